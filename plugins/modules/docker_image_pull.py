@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# Copyright (c) dockyard.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: docker_image_pull
+short_description: Pull an image by tag or digest and report its digest
+version_added: 0.1.0
+description:
+  - Pulls an image from its registry into the Docker engine of the managed host.
+  - Pull by tag to follow a tag, or by digest to get exactly one image.
+  - Returns the image ID and the digest the image has in its repository, so later
+    tasks can run the container by digest.
+  - A tag is always checked against its registry (layers already present are not downloaded again);
+    an image pulled by digest is immutable and never pulled twice.
+  - In check mode the registry is asked for the current digest of the tag (no layers
+    are downloaded), so a check run predicts whether a real run would change anything.
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.docker.ATTRIBUTES
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - Image repository, with its registry host and port when not Docker Hub.
+      - May carry a tag or digest (V(repo:tag), V(repo@sha256:...)) when O(tag) and O(digest) are not given.
+    type: str
+    required: true
+  tag:
+    description:
+      - Tag to pull. Defaults to V(latest) when neither a tag nor a digest is given.
+    type: str
+  digest:
+    description:
+      - Content digest to pull (V(sha256:) and 64 hex digits). Wins over O(tag) for what is pulled;
+        with both, the tag is kept pointing at the pulled image.
+    type: str
+  platform:
+    description:
+      - Platform to pull, such as V(linux/amd64). The engine's own platform when not set.
+    type: str
+author:
+  - dockyard.fleet maintainers
+"""
+
+EXAMPLES = r"""
+---
+- name: Pull the app image of the release
+  dockyard.fleet.docker_image_pull:
+    name: registry.example.com:5000/shop/web
+    tag: 3f9c2a1e4b7d8c6f5a0e9d8c7b6a5f4e3d2c1b0a
+  register: pulled
+
+- name: Pull exactly the digest the release recorded
+  dockyard.fleet.docker_image_pull:
+    name: "registry.example.com:5000/shop/web@{{ pulled.digest }}"
+"""
+
+RETURN = r"""
+image_id:
+  description: ID of the pulled image (its config digest).
+  returned: success, except in check mode when the image is absent
+  type: str
+  sample: sha256:1b2d8d1f1c4c0a7e6b7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b
+digest:
+  description: Manifest digest of the image in the repository O(name); pull or run by this digest.
+  returned: success
+  type: str
+  sample: sha256:5a8c3fd3a5de1b7a6a8e4a0e7e1c2d3b4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c
+reference:
+  description: The reference that was pulled.
+  returned: success
+  type: str
+  sample: registry.example.com:5000/shop/web:3f9c2a1e4b7d8c6f5a0e9d8c7b6a5f4e3d2c1b0a
+"""
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DOCKER_ERRORS,
+    DockerClient,
+    docker_module,
+)
+from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import (
+    ImageRefError,
+    repo_digest,
+    split_reference,
+    validate_reference,
+)
+
+
+class ImagePuller:
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.repository, self.tag, self.digest = self.wanted_reference(module.params)
+
+    def wanted_reference(self, params):
+        repository, tag, digest = split_reference(params["name"])
+        tag = params["tag"] or tag
+        digest = params["digest"] or digest
+        if tag is None and digest is None:
+            tag = "latest"
+        try:
+            validate_reference(repository, tag, digest)
+        except ImageRefError as exc:
+            self.module.fail_json(msg=str(exc))
+        return repository, tag, digest
+
+    @property
+    def reference(self):
+        if self.digest:
+            return "%s@%s" % (self.repository, self.digest)
+        return "%s:%s" % (self.repository, self.tag)
+
+    def remote_digest(self):
+        """The digest the registry serves for the reference, without pulling layers."""
+        try:
+            data = self.client.api.inspect_distribution(self.reference)
+        except DOCKER_ERRORS as exc:
+            self.client.fail("cannot read %s from its registry: %s" % (self.reference, exc))
+        return data["Descriptor"]["digest"]
+
+    def pull(self):
+        kwargs = {"platform": self.module.params["platform"]} if self.module.params["platform"] else {}
+        try:
+            self.client.api.pull(self.repository, tag=self.digest or self.tag, **kwargs)
+            if self.digest and self.tag:
+                self.client.api.tag(self.reference, self.repository, tag=self.tag)
+        except DOCKER_ERRORS as exc:
+            self.client.fail("pulling %s failed: %s" % (self.reference, exc))
+
+    def pinned_and_present(self, image):
+        """An image pulled by digest never changes: nothing to do when it is here and its tag points at it."""
+        if image is None:
+            return False
+        if self.tag is None:
+            return True
+        tagged = self.client.image_or_none("%s:%s" % (self.repository, self.tag))
+        return tagged is not None and tagged["Id"] == image["Id"]
+
+    def pulled_image(self):
+        self.pull()
+        image = self.client.image_or_none(self.reference)
+        if image is None:
+            self.client.fail("%s was pulled but the engine does not list it" % self.reference)
+        return image
+
+    def run(self):
+        image = self.client.image_or_none(self.reference)
+        before_digest = repo_digest(image, self.repository)
+        if self.digest:
+            changed = not self.pinned_and_present(image)
+            after_digest = self.digest
+            if changed and not self.module.check_mode:
+                image = self.pulled_image()
+        elif self.module.check_mode:
+            after_digest = self.remote_digest()
+            changed = after_digest != before_digest
+        else:
+            pulled = self.pulled_image()
+            changed = image is None or pulled["Id"] != image["Id"]
+            image, after_digest = pulled, repo_digest(pulled, self.repository)
+        result = {
+            "changed": changed,
+            "reference": self.reference,
+            "digest": after_digest,
+            "diff": {"before": {"digest": before_digest}, "after": {"digest": after_digest}},
+        }
+        if image is not None and not (changed and self.module.check_mode):
+            result["image_id"] = image["Id"]
+        return result
+
+
+def main():
+    argument_spec = {
+        "name": {"type": "str", "required": True},
+        "tag": {"type": "str"},
+        "digest": {"type": "str"},
+        "platform": {"type": "str"},
+    }
+    module = docker_module(argument_spec, supports_check_mode=True)
+    client = DockerClient(module)
+    module.exit_json(**ImagePuller(module, client).run())
+
+
+if __name__ == "__main__":
+    main()
