@@ -27,14 +27,13 @@ def find_wheel(cache_dir: str, args: list[str]) -> str:
     version = None
     for arg in args:
         if arg.startswith("pip=="):
-            version = arg[len("pip=="):]
+            version = arg[len("pip==") :]
 
     pattern = "pip-%s-*.whl" % (version or "*")
     wheels = sorted(glob.glob(os.path.join(cache_dir, pattern)))
     if not wheels:
         sys.stderr.write(
-            "get_pip stand-in: no wheel matching %s in %s; run scripts/sanity.sh to fetch it\n"
-            % (pattern, cache_dir)
+            "get_pip stand-in: no wheel matching %s in %s; run scripts/sanity.sh to fetch it\n" % (pattern, cache_dir)
         )
         sys.exit(1)
     return wheels[-1]
@@ -44,15 +43,18 @@ def main() -> None:
     cache_dir = os.path.dirname(os.path.abspath(__file__))
     args = [arg for arg in sys.argv[1:] if arg not in GET_PIP_ONLY_OPTIONS]
 
-    sys.path.insert(0, find_wheel(cache_dir, args))
+    wheel = find_wheel(cache_dir, args)
+    sys.path.insert(0, wheel)
+
+    options = ["install", "--upgrade", "--force-reinstall", "--find-links", cache_dir]
+    requirements = [arg for arg in args if not arg.startswith("-")]
+    if requirements == ["pip==%s" % os.path.basename(wheel).split("-")[1]]:
+        # Only pip itself is wanted and its wheel is right here: stay offline.
+        options.append("--no-index")
 
     from pip._internal.cli.main import main as pip_main  # pylint: disable=import-outside-toplevel
 
-    sys.exit(
-        pip_main(
-            ["install", "--upgrade", "--force-reinstall", "--find-links", cache_dir] + args
-        )
-    )
+    sys.exit(pip_main(options + args))
 
 
 if __name__ == "__main__":

@@ -70,13 +70,20 @@ if ! compgen -G "$pip_cache/pip-$pip_version-*.whl" >/dev/null; then
         die "could not download pip==$pip_version"
 fi
 standin="$pip_cache/get_pip_${pip_version//./_}.py"
-cp "$repo/scripts/get_pip_standin.py" "$standin.tmp" && mv -f "$standin.tmp" "$standin" ||
+{ cp "$repo/scripts/get_pip_standin.py" "$standin.tmp" && mv -f "$standin.tmp" "$standin"; } ||
     die "cannot install the get-pip stand-in at $standin"
 
 # --- fresh copy of the collection ---------------------------------------------------------
 tree="$repo/tests/output/sanity-tree"
 collection="$tree/ansible_collections/$namespace/$name"
-rm -rf "$tree" && mkdir -p "$collection" || die "cannot recreate $tree"
+# Keep the venv ansible-test delegates into (it lives in the copy's tests/output/.tmp)
+# across the wipe; it goes back to the same absolute path, so it stays valid.
+delegation="$collection/tests/output/.tmp/delegation"
+kept_delegation="$repo/tests/output/sanity-delegation"
+if [ -d "$delegation" ]; then
+    { rm -rf "$kept_delegation" && mv "$delegation" "$kept_delegation"; } || die "cannot move $delegation aside"
+fi
+{ rm -rf "$tree" && mkdir -p "$collection"; } || die "cannot recreate $tree"
 (
     cd "$repo" || exit 1
     git ls-files -z -co --exclude-standard |
@@ -97,6 +104,15 @@ rm -rf "$tree" && mkdir -p "$collection" || die "cannot recreate $tree"
 # lists untracked, non-ignored files too.
 git -C "$collection" -c init.defaultBranch=main init -q || die "git init in $collection failed"
 log "copied $(find "$collection" -path "$collection/.git" -prune -o -type f -print | wc -l) files into $collection"
+if [ -d "$kept_delegation" ]; then
+    { mkdir -p "$(dirname "$delegation")" && mv "$kept_delegation" "$delegation"; } ||
+        die "cannot restore $delegation"
+    # drop venvs whose interpreter no longer runs (ansible-test would trust their marker)
+    for v in "$delegation"/*/; do
+        [ -d "$v" ] || continue
+        "$v/bin/python" -c '' >/dev/null 2>&1 || rm -rf "$v"
+    done
+fi
 
 # --- run ----------------------------------------------------------------------------------
 # HOME moves, so keep the user's own pip config (index/mirror settings) in effect.

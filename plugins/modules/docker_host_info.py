@@ -11,8 +11,9 @@ module: docker_host_info
 short_description: Report the Docker engine of a host
 version_added: 0.1.0
 description:
-  - Reads the Docker engine of the managed host: versions, API version, storage driver,
-    cgroup driver, live-restore, configured registry mirrors and log defaults, and container counts.
+  - Reads what the Docker engine of the managed host says about itself.
+  - Versions, API version, storage driver, cgroup driver, live-restore, registry mirrors,
+    default log driver and container counts.
   - Read-only; use it to check a host before a release or in a smoke test.
 extends_documentation_fragment:
   - dockyard.fleet.docker

@@ -46,13 +46,47 @@ SEAWEEDFS_VERSION = "4.48"
 
 # Linux capability numbers -> names (include/uapi/linux/capability.h).
 CAPABILITIES = [
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-    "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-    "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-    "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-    "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-    "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 ]
 
 # The demo-app builds: fake Git SHAs as tags (stable, so docs and tests can name them).
@@ -67,8 +101,9 @@ def log(msg: str) -> None:
     print(f"[fleet] {msg}", file=sys.stderr, flush=True)
 
 
-def run(*args: str, check: bool = True, capture: bool = True, input_bytes: bytes | None = None,
-        env: dict | None = None) -> subprocess.CompletedProcess:
+def run(
+    *args: str, check: bool = True, capture: bool = True, input_bytes: bytes | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(list(args), input=input_bytes, capture_output=capture, env=env)
     if check and proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip() if capture else ""
@@ -217,13 +252,23 @@ def ensure_base(settings: Settings) -> str:
     if not tarball.exists():
         if not shutil.which("debootstrap"):
             raise SystemExit("[fleet] debootstrap is missing: apt-get install debootstrap (make setup does)")
-        packages = [p.strip() for p in (IMAGES / "base/packages.txt").read_text().splitlines()
-                    if p.strip() and not p.startswith("#")]
+        packages = [
+            p.strip()
+            for p in (IMAGES / "base/packages.txt").read_text().splitlines()
+            if p.strip() and not p.startswith("#")
+        ]
         mirror = debian_mirror()
         log(f"debootstrap bookworm from {mirror} (about 90 s, cached afterwards)")
         with tempfile.TemporaryDirectory(prefix="dockyard-base-", dir=settings.cache_dir) as root:
-            run("debootstrap", "--variant=minbase", f"--include={','.join(packages)}", "bookworm", root, mirror,
-                capture=False)
+            run(
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(packages)}",
+                "bookworm",
+                root,
+                mirror,
+                capture=False,
+            )
             # ssh host keys made by the package must not be shared by every host of every fleet
             for key in Path(root, "etc/ssh").glob("ssh_host_*"):
                 key.unlink()
@@ -232,9 +277,23 @@ def ensure_base(settings: Settings) -> str:
             partial.rename(tarball)
     log(f"importing base image {ref}")
     with open(tarball, "rb") as handle:
-        subprocess.run(["docker", "import", "--change", f"LABEL {RECIPE_LABEL}={digest}",
-                        "--change", f"LABEL {HARNESS_LABEL}=1", "--change", 'CMD ["/bin/bash"]', "-", ref],
-                       stdin=handle, check=True, capture_output=True)
+        subprocess.run(
+            [
+                "docker",
+                "import",
+                "--change",
+                f"LABEL {RECIPE_LABEL}={digest}",
+                "--change",
+                f"LABEL {HARNESS_LABEL}=1",
+                "--change",
+                'CMD ["/bin/bash"]',
+                "-",
+                ref,
+            ],
+            stdin=handle,
+            check=True,
+            capture_output=True,
+        )
     return ref
 
 
@@ -256,8 +315,18 @@ def build_image(recipe: Recipe, base_ref: str, tag: str, recipe_hash: str) -> No
         shutil.copytree(IMAGES / recipe.context, ctx, dirs_exist_ok=True)
         if recipe.prepare:
             run(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", ctx, recipe.prepare)
-        args = ["build", "--quiet", "-t", tag, "--build-arg", f"BASE={base_ref}",
-                "--label", f"{RECIPE_LABEL}={recipe_hash}", "--label", f"{HARNESS_LABEL}=1"]
+        args = [
+            "build",
+            "--quiet",
+            "-t",
+            tag,
+            "--build-arg",
+            f"BASE={base_ref}",
+            "--label",
+            f"{RECIPE_LABEL}={recipe_hash}",
+            "--label",
+            f"{HARNESS_LABEL}=1",
+        ]
         for key, value in recipe.build_args.items():
             args += ["--build-arg", f"{key}={value}"]
         log(f"building {recipe.name} ({recipe.build_args.get('APP_VERSION', recipe.public_tags[0])})")
@@ -328,18 +397,60 @@ def ensure_secrets(settings: Settings) -> None:
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dockyard-fleet", "-f", str(key))
     ca_key, ca_crt = state / "ca/ca.key", state / "ca/ca.crt"
     if not ca_crt.exists():
-        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-keyout", str(ca_key),
-            "-out", str(ca_crt), "-subj", "/CN=dockyard fleet test CA")
+        run(
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca_crt),
+            "-subj",
+            "/CN=dockyard fleet test CA",
+        )
     srv_key, srv_crt = state / "ca/origin.key", state / "ca/origin.crt"
     if not srv_crt.exists():
         csr = state / "ca/origin.csr"
         ext = state / "ca/origin.ext"
-        ext.write_text(f"subjectAltName=DNS:{ORIGIN_NAME},IP:{settings.origin_ip},IP:127.0.0.1\n"
-                       "extendedKeyUsage=serverAuth\n")
-        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(srv_key), "-out", str(csr),
-            "-subj", f"/CN={ORIGIN_NAME}")
-        run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-            "-CAcreateserial", "-days", "3650", "-out", str(srv_crt), "-extfile", str(ext))
+        ext.write_text(
+            f"subjectAltName=DNS:{ORIGIN_NAME},IP:{settings.origin_ip},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+        )
+        run(
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(srv_key),
+            "-out",
+            str(csr),
+            "-subj",
+            f"/CN={ORIGIN_NAME}",
+        )
+        run(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_crt),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-out",
+            str(srv_crt),
+            "-extfile",
+            str(ext),
+        )
     for secret in (key, ca_key, srv_key):
         os.chmod(secret, 0o600)
     os.chmod(srv_key, 0o644)  # read by the registry process in its container
@@ -347,23 +458,38 @@ def ensure_secrets(settings: Settings) -> None:
 
 def fleet_identity(settings: Settings) -> str:
     """Changes when the key, the CA or the network layout changes: hosts made for another identity are remade."""
-    parts = [(settings.state_dir / "id_ed25519.pub").read_text(), (settings.state_dir / "ca/ca.crt").read_text(),
-             str(settings.subnet)]
+    parts = [
+        (settings.state_dir / "id_ed25519.pub").read_text(),
+        (settings.state_dir / "ca/ca.crt").read_text(),
+        str(settings.subnet),
+    ]
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- network and containers
 def ensure_network(settings: Settings) -> None:
-    proc = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", settings.network,
-                  check=False)
+    proc = docker(
+        "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", settings.network, check=False
+    )
     if proc.returncode == 0:
         if proc.stdout.decode().strip() == str(settings.subnet):
             return
         log(f"network {settings.network} has another subnet: recreating it")
         remove_containers()
         docker("network", "rm", settings.network)
-    docker("network", "create", "--driver", "bridge", "--subnet", str(settings.subnet), "--gateway",
-           settings.gateway, "--label", f"{HARNESS_LABEL}=1", settings.network)
+    docker(
+        "network",
+        "create",
+        "--driver",
+        "bridge",
+        "--subnet",
+        str(settings.subnet),
+        "--gateway",
+        settings.gateway,
+        "--label",
+        f"{HARNESS_LABEL}=1",
+        settings.network,
+    )
 
 
 def container_state(name: str) -> dict | None:
@@ -390,8 +516,13 @@ def needs_recreate(name: str, labels: dict) -> bool:
 
 def ensure_origin(settings: Settings, registry_ref: str, identity: str) -> None:
     name = f"{PREFIX}-origin"
-    labels = {HARNESS_LABEL: "1", RECIPE_LABEL: registry_ref, "dockyard.fleet.identity": identity,
-              "dockyard.fleet.port": str(settings.origin_port)}
+    labels = {
+        HARNESS_LABEL: "1",
+        RECIPE_LABEL: registry_ref,
+        "dockyard.fleet.identity": identity,
+        "dockyard.fleet.port": str(settings.origin_port),
+        "dockyard.fleet.storage": str(settings.cache_dir / "origin-storage"),
+    }
     storage = settings.cache_dir / "origin-storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = settings.state_dir / "origin-config.yml"
@@ -402,11 +533,30 @@ def ensure_origin(settings: Settings, registry_ref: str, identity: str) -> None:
         "http:\n  addr: :5000\n  tls:\n    certificate: /certs/origin.crt\n    key: /certs/origin.key\n"
     )
     if needs_recreate(name, labels):
-        args = ["run", "-d", "--name", name, "--hostname", "origin", "--network", settings.network,
-                "--ip", settings.origin_ip, "--network-alias", ORIGIN_NAME,
-                "-p", f"{settings.origin_local}:{ORIGIN_PORT_IN_FLEET}",
-                "-v", f"{storage}:/var/lib/registry", "-v", f"{settings.state_dir / 'ca'}:/certs:ro",
-                "-v", f"{config}:/etc/docker/registry/config.yml:ro", "--restart", "unless-stopped"]
+        args = [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            "origin",
+            "--network",
+            settings.network,
+            "--ip",
+            settings.origin_ip,
+            "--network-alias",
+            ORIGIN_NAME,
+            "-p",
+            f"{settings.origin_local}:{ORIGIN_PORT_IN_FLEET}",
+            "-v",
+            f"{storage}:/var/lib/registry",
+            "-v",
+            f"{settings.state_dir / 'ca'}:/certs:ro",
+            "-v",
+            f"{config}:/etc/docker/registry/config.yml:ro",
+            "--restart",
+            "unless-stopped",
+        ]
         for key, value in labels.items():
             args += ["--label", f"{key}={value}"]
         docker(*args, registry_ref)
@@ -441,8 +591,9 @@ def capability_args() -> list[str]:
     if all(bounding >> bit & 1 for bit in range(known + 1)):
         return ["--privileged"]
     args = [f"--cap-add={CAPABILITIES[bit]}" for bit in range(known + 1) if bounding >> bit & 1]
-    return args + ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-                   "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm"]
+    unconfined = ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
+    security = [arg for opt in unconfined for arg in ("--security-opt", opt)]
+    return [*args, *security, "--device-cgroup-rule", "a *:* rwm"]
 
 
 def host_files(settings: Settings) -> Path:
@@ -476,11 +627,32 @@ def ensure_host(settings: Settings, index: int, host_ref: str, identity: str, fi
     volume = f"{name}-docker"
     docker("volume", "rm", "-f", volume, check=False)
     docker("volume", "create", "--label", f"{HARNESS_LABEL}=1", volume)
-    args = ["create", "--name", name, "--hostname", f"host{index}", "--network", settings.network,
-            "--ip", settings.host_ip(index), "--add-host", f"{ORIGIN_NAME}:{settings.origin_ip}",
-            *capability_args(), "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", f"{volume}:/var/lib/docker",
-            "--stop-timeout", "20"]
+    args = [
+        "create",
+        "--name",
+        name,
+        "--hostname",
+        f"host{index}",
+        "--network",
+        settings.network,
+        "--ip",
+        settings.host_ip(index),
+        "--add-host",
+        f"{ORIGIN_NAME}:{settings.origin_ip}",
+        *capability_args(),
+        "--cgroupns",
+        "host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "-v",
+        f"{volume}:/var/lib/docker",
+        "--stop-timeout",
+        "20",
+    ]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
     create_dropping_unknown_caps(args, host_ref)
@@ -504,9 +676,23 @@ def create_dropping_unknown_caps(args: list[str], image: str) -> None:
 
 
 def ssh_command(settings: Settings, ip: str, *command: str) -> list[str]:
-    return ["ssh", "-i", str(settings.state_dir / "id_ed25519"), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=3", f"root@{ip}", *command]
+    return [
+        "ssh",
+        "-i",
+        str(settings.state_dir / "id_ed25519"),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=3",
+        f"root@{ip}",
+        *command,
+    ]
 
 
 def wait_host_ready(settings: Settings, index: int) -> None:
@@ -520,7 +706,9 @@ def wait_host_ready(settings: Settings, index: int) -> None:
             raise SystemExit(f"[fleet] {name} booted degraded:\n{failed.stdout.decode()}")
         if state == "running":
             # System-wide trust of the fleet CA (curl, Python requests on the host), once per host.
-            check = "test -e /etc/ssl/certs/dockyard-fleet-ca.pem || update-ca-certificates >/dev/null; docker info -f ok"
+            check = (
+                "test -e /etc/ssl/certs/dockyard-fleet-ca.pem || update-ca-certificates >/dev/null; docker info -f ok"
+            )
             if run(*ssh_command(settings, ip, check), check=False).returncode == 0:
                 return
         time.sleep(0.5)
@@ -562,8 +750,9 @@ def write_inventory(settings: Settings) -> Path:
     (settings.state_dir / "fleet-vars.yml").write_text(json.dumps(inventory["all"]["vars"], indent=2) + "\n")
     path = settings.state_dir / "inventory.yml"
     # JSON is YAML: no PyYAML needed before the venv exists.
-    path.write_text("# Written by tests/fleet/fleet.py: the test fleet. Do not edit.\n"
-                    + json.dumps(inventory, indent=2) + "\n")
+    path.write_text(
+        "# Written by tests/fleet/fleet.py: the test fleet. Do not edit.\n" + json.dumps(inventory, indent=2) + "\n"
+    )
     return path
 
 
@@ -593,10 +782,15 @@ def cmd_up(settings: Settings) -> None:
         list(pool.map(lambda i: ensure_host(settings, i, host_ref, identity, files), sorted(wanted)))
         list(pool.map(lambda i: wait_host_ready(settings, i), sorted(wanted)))
     inventory = write_inventory(settings)
-    state = {"size": settings.size, "subnet": str(settings.subnet), "origin": settings.origin_fleet,
-             "origin_local": settings.origin_local, "inventory": str(inventory),
-             "hosts": {f"host{i}": settings.host_ip(i) for i in sorted(wanted)},
-             "up_seconds": round(time.monotonic() - started, 2)}
+    state = {
+        "size": settings.size,
+        "subnet": str(settings.subnet),
+        "origin": settings.origin_fleet,
+        "origin_local": settings.origin_local,
+        "inventory": str(inventory),
+        "hosts": {f"host{i}": settings.host_ip(i) for i in sorted(wanted)},
+        "up_seconds": round(time.monotonic() - started, 2),
+    }
     (settings.state_dir / "fleet.json").write_text(json.dumps(state, indent=2) + "\n")
     log(f"fleet of {settings.size} up in {state['up_seconds']} s; inventory: {inventory}")
 
@@ -604,7 +798,7 @@ def cmd_up(settings: Settings) -> None:
 def existing_hosts() -> set[int]:
     names = docker_out("ps", "-a", "--filter", f"label={HARNESS_LABEL}", "--format", "{{.Names}}").split()
     prefix = f"{PREFIX}-host"
-    return {int(n[len(prefix):]) for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()}
+    return {int(n[len(prefix) :]) for n in names if n.startswith(prefix) and n[len(prefix) :].isdigit()}
 
 
 def remove_containers() -> None:

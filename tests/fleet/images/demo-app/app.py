@@ -30,7 +30,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     timeout = 5  # idle keep-alive connections close, so shutdown never waits long
 
-    def do_GET(self):  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+    def do_GET(self):
         url = urlparse(self.path)
         route = {
             "/healthz": self.healthz,

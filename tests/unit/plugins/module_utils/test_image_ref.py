@@ -1,4 +1,5 @@
 import pytest
+
 from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import (
     ImageRefError,
     normalize_repository,
