@@ -33,7 +33,7 @@ def timed(cmd, env=None):
 
 def ping_seconds(host):
     rounds = []
-    for _ in range(PING_ROUNDS):
+    for dummy in range(PING_ROUNDS):
         started = time.monotonic()
         subprocess.run([ANSIBLE, host, "-m", "ansible.builtin.ping"], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         rounds.append(time.monotonic() - started)
@@ -59,7 +59,7 @@ def ssh_seconds(state, host):
         "true",
     ]
     rounds = []
-    for _ in range(PING_ROUNDS):
+    for dummy in range(PING_ROUNDS):
         started = time.monotonic()
         subprocess.run(cmd, check=True)
         rounds.append(time.monotonic() - started)

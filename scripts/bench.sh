@@ -9,7 +9,7 @@ if [ "${#names[@]}" -eq 0 ]; then
     for f in bench/*.py bench/*.sh; do [ -e "$f" ] && names+=("$(basename "${f%.*}")"); done
 fi
 for name in "${names[@]}"; do
-    script=$(ls bench/"$name".* 2>/dev/null | head -n 1 || true)
+    script=$(find bench -maxdepth 1 -name "$name.*" -type f | head -n 1)
     [ -n "$script" ] || { echo "no benchmark bench/$name.*" >&2; exit 2; }
     echo "=== bench $name ($script)"
     case "$script" in

@@ -5,7 +5,7 @@
 # after itself in `always:` blocks, so targets share one fleet.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cd "$repo"
+cd "$repo" || exit 2
 export ANSIBLE_CONFIG="$repo/ansible.cfg"
 inventory=${FLEET_INVENTORY:-$repo/.fleet/inventory.yml}
 [ -f "$inventory" ] || { echo "no fleet inventory at $inventory: run 'make fleet-up'" >&2; exit 2; }

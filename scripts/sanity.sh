@@ -25,7 +25,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd -P) || die "cannot resolve repo dir"
 venv="$repo/.venv"
 python="$venv/bin/python"
 ansible_test="$venv/bin/ansible-test"
-[ -x "$python" ] && [ -x "$ansible_test" ] || die "no $ansible_test: create the venv first ('make venv')"
+if [ ! -x "$python" ] || [ ! -x "$ansible_test" ]; then die "no $ansible_test: create the venv first (make venv)"; fi
 git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$repo is not a git work tree"
 
 # --- collection identity from galaxy.yml ------------------------------------------------
@@ -36,7 +36,7 @@ with open(sys.argv[1]) as f:
 print(meta["namespace"], meta["name"])
 EOF
 ) || die "cannot read namespace/name from $repo/galaxy.yml"
-[ -n "${namespace:-}" ] && [ -n "${name:-}" ] || die "cannot read namespace/name from $repo/galaxy.yml"
+if [ -z "${namespace:-}" ] || [ -z "${name:-}" ]; then die "cannot read namespace/name from $repo/galaxy.yml"; fi
 
 # --- HOME for ansible-test, with the pip bootstrap cache --------------------------------
 cache=${DOCKYARD_FLEET_CACHE:-$HOME/.cache/dockyard-fleet}

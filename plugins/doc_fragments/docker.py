@@ -24,13 +24,3 @@ options:
 requirements:
   - Docker SDK for Python 7.0 or newer on the managed host (Debian package C(python3-docker)).
 """
-
-    # Attributes every module declares (see ansible-doc's "attributes" section).
-    ATTRIBUTES = r"""
-attributes:
-  action_group:
-    description: Use C(group/dockyard.fleet.docker) in O(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dockyard.fleet.docker
-"""

@@ -16,7 +16,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
     import docker
-    from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+    from docker.errors import DockerException, ImageNotFound, NotFound
     from requests.exceptions import RequestException
 
     HAS_DOCKER_SDK = True
@@ -28,15 +28,12 @@ except ImportError:  # reported by docker_module() through missing_required_lib
     class DockerException(Exception):  # noqa: N818 - stand-in keeps except clauses valid
         pass
 
-    APIError = ImageNotFound = NotFound = RequestException = DockerException
+    ImageNotFound = NotFound = RequestException = DockerException
 
 DOCKER_COMMON_ARGS = {
     "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock", "aliases": ["docker_url"]},
     "timeout": {"type": "int", "default": 60},
 }
-
-# Errors worth turning into a fail_json at the edge of a module.
-DOCKER_ERRORS = (DockerException, RequestException)
 
 
 def docker_module(argument_spec, **kwargs):
@@ -57,7 +54,7 @@ class DockerClient:
         try:
             self.sdk = docker.DockerClient(base_url=module.params["docker_host"], timeout=module.params["timeout"])
             self.sdk.ping()
-        except DOCKER_ERRORS as exc:
+        except (DockerException, RequestException) as exc:
             self.fail(
                 "cannot reach the Docker engine at %s: %s. Is dockerd running on %s?"
                 % (module.params["docker_host"], exc, "this host"),

@@ -50,7 +50,7 @@ def validate_reference(repository, tag=None, digest=None):
 
 def normalize_repository(repository):
     """The fully qualified form: Docker Hub names get their docker.io[/library] prefix."""
-    first, sep, _rest = repository.partition("/")
+    first, sep = repository.partition("/")[:2]
     if sep and ("." in first or ":" in first or first == "localhost"):
         return repository
     if not sep:
@@ -64,7 +64,7 @@ def repo_digest(image_inspect, repository):
         return None
     wanted = normalize_repository(repository)
     for entry in image_inspect.get("RepoDigests") or []:
-        repo, _, digest = entry.partition("@")
+        repo, dummy, digest = entry.partition("@")
         if normalize_repository(repo) == wanted:
             return digest
     return None

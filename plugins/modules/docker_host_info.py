@@ -17,7 +17,8 @@ description:
   - Read-only; use it to check a host before a release or in a smoke test.
 extends_documentation_fragment:
   - dockyard.fleet.docker
-  - dockyard.fleet.docker.ATTRIBUTES
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.actiongroup_docker
 attributes:
   check_mode:
     support: full
@@ -33,7 +34,7 @@ options:
     type: bool
     default: false
 author:
-  - dockyard.fleet maintainers
+  - dockyard.fleet maintainers (@dockyard)
 """
 
 EXAMPLES = r"""
@@ -104,8 +105,9 @@ engine:
 """
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DOCKER_ERRORS,
     DockerClient,
+    DockerException,
+    RequestException,
     docker_module,
 )
 
@@ -139,7 +141,7 @@ def main():
                 {"name": c["Names"][0].lstrip("/"), "image": c["Image"], "state": c["State"]}
                 for c in client.api.containers(all=True)
             ]
-    except DOCKER_ERRORS as exc:
+    except (DockerException, RequestException) as exc:
         client.fail("reading the Docker engine failed: %s" % exc)
     module.exit_json(changed=False, engine=engine)
 

@@ -21,7 +21,8 @@ description:
     are downloaded), so a check run predicts whether a real run would change anything.
 extends_documentation_fragment:
   - dockyard.fleet.docker
-  - dockyard.fleet.docker.ATTRIBUTES
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.actiongroup_docker
 attributes:
   check_mode:
     support: full
@@ -50,7 +51,7 @@ options:
       - Platform to pull, such as V(linux/amd64). The engine's own platform when not set.
     type: str
 author:
-  - dockyard.fleet maintainers
+  - dockyard.fleet maintainers (@dockyard)
 """
 
 EXAMPLES = r"""
@@ -85,8 +86,9 @@ reference:
 """
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DOCKER_ERRORS,
     DockerClient,
+    DockerException,
+    RequestException,
     docker_module,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import (
@@ -125,7 +127,7 @@ class ImagePuller:
         """The digest the registry serves for the reference, without pulling layers."""
         try:
             data = self.client.api.inspect_distribution(self.reference)
-        except DOCKER_ERRORS as exc:
+        except (DockerException, RequestException) as exc:
             self.client.fail("cannot read %s from its registry: %s" % (self.reference, exc))
         return data["Descriptor"]["digest"]
 
@@ -135,7 +137,7 @@ class ImagePuller:
             self.client.api.pull(self.repository, tag=self.digest or self.tag, **kwargs)
             if self.digest and self.tag:
                 self.client.api.tag(self.reference, self.repository, tag=self.tag)
-        except DOCKER_ERRORS as exc:
+        except (DockerException, RequestException) as exc:
             self.client.fail("pulling %s failed: %s" % (self.reference, exc))
 
     def pinned_and_present(self, image):
