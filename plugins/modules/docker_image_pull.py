@@ -87,99 +87,9 @@ reference:
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient,
-    DockerException,
-    RequestException,
     docker_module,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import (
-    ImageRefError,
-    repo_digest,
-    split_reference,
-    validate_reference,
-)
-
-
-class ImagePuller:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.repository, self.tag, self.digest = self.wanted_reference(module.params)
-
-    def wanted_reference(self, params):
-        repository, tag, digest = split_reference(params["name"])
-        tag = params["tag"] or tag
-        digest = params["digest"] or digest
-        if tag is None and digest is None:
-            tag = "latest"
-        try:
-            validate_reference(repository, tag, digest)
-        except ImageRefError as exc:
-            self.module.fail_json(msg=str(exc))
-        return repository, tag, digest
-
-    @property
-    def reference(self):
-        if self.digest:
-            return "%s@%s" % (self.repository, self.digest)
-        return "%s:%s" % (self.repository, self.tag)
-
-    def remote_digest(self):
-        """The digest the registry serves for the reference, without pulling layers."""
-        try:
-            data = self.client.api.inspect_distribution(self.reference)
-        except (DockerException, RequestException) as exc:
-            self.client.fail("cannot read %s from its registry: %s" % (self.reference, exc))
-        return data["Descriptor"]["digest"]
-
-    def pull(self):
-        kwargs = {"platform": self.module.params["platform"]} if self.module.params["platform"] else {}
-        try:
-            self.client.api.pull(self.repository, tag=self.digest or self.tag, **kwargs)
-            if self.digest and self.tag:
-                self.client.api.tag(self.reference, self.repository, tag=self.tag)
-        except (DockerException, RequestException) as exc:
-            self.client.fail("pulling %s failed: %s" % (self.reference, exc))
-
-    def pinned_and_present(self, image):
-        """An image pulled by digest never changes: nothing to do when it is here and its tag points at it."""
-        if image is None:
-            return False
-        if self.tag is None:
-            return True
-        tagged = self.client.image_or_none("%s:%s" % (self.repository, self.tag))
-        return tagged is not None and tagged["Id"] == image["Id"]
-
-    def pulled_image(self):
-        self.pull()
-        image = self.client.image_or_none(self.reference)
-        if image is None:
-            self.client.fail("%s was pulled but the engine does not list it" % self.reference)
-        return image
-
-    def run(self):
-        image = self.client.image_or_none(self.reference)
-        before_digest = repo_digest(image, self.repository)
-        if self.digest:
-            changed = not self.pinned_and_present(image)
-            after_digest = self.digest
-            if changed and not self.module.check_mode:
-                image = self.pulled_image()
-        elif self.module.check_mode:
-            after_digest = self.remote_digest()
-            changed = after_digest != before_digest
-        else:
-            pulled = self.pulled_image()
-            changed = image is None or pulled["Id"] != image["Id"]
-            image, after_digest = pulled, repo_digest(pulled, self.repository)
-        result = {
-            "changed": changed,
-            "reference": self.reference,
-            "digest": after_digest,
-            "diff": {"before": {"digest": before_digest}, "after": {"digest": after_digest}},
-        }
-        if image is not None and not (changed and self.module.check_mode):
-            result["image_id"] = image["Id"]
-        return result
+from ansible_collections.dockyard.fleet.plugins.module_utils._image_pull import ImagePuller
 
 
 def main():
@@ -191,7 +101,10 @@ def main():
     }
     module = docker_module(argument_spec, supports_check_mode=True)
     client = DockerClient(module)
-    module.exit_json(**ImagePuller(module, client).run())
+    puller = ImagePuller(
+        client, module.params["name"], module.params["tag"], module.params["digest"], module.params["platform"]
+    )
+    module.exit_json(**puller.run(module.check_mode))
 
 
 if __name__ == "__main__":
