@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+
 from ansible_collections.dockyard.fleet.plugins.module_utils._lock import HostLock, LockTimeoutError, lock_is_stale
 
 

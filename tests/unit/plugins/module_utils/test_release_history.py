@@ -71,7 +71,8 @@ def test_save_is_atomic_and_readable(tmp_path):
     h = history(("r1", "v1", "succeeded"), current="r1")
     save_history(path, h)
     assert load_history(path, "web") == h
-    assert json.loads(open(path).read())["current"] == "r1"
+    with open(path) as handle:
+        assert json.load(handle)["current"] == "r1"
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
     assert [p for p in os.listdir(tmp_path / "sub") if p.startswith(".history-")] == []
 

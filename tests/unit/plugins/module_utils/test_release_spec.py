@@ -1,4 +1,5 @@
 import pytest
+
 from ansible_collections.dockyard.fleet.plugins.module_utils._release_spec import (
     SpecError,
     config_entries,
@@ -109,7 +110,8 @@ def test_identity_changes_with_each_part():
 
 
 def test_identity_ignores_rollout_settings():
-    assert identity_options({"ports": [1], "health_timeout": 5}) == identity_options({"ports": [1], "health_timeout": 9})
+    slow, fast = {"ports": [1], "health_timeout": 5}, {"ports": [1], "health_timeout": 9}
+    assert identity_options(slow) == identity_options(fast)
 
 
 def test_healthcheck_defaults_to_http_on_the_first_port():
