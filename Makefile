@@ -66,8 +66,13 @@ integration: setup fleet-up ## run one integration target: make integration T=sm
 integration-all: setup fleet-up ## run every integration target on one shared fleet
 	bash scripts/integration.sh $(INTEGRATION_TARGETS)
 
-molecule: setup fleet-up ## molecule test (default scenario) on the fleet
-	DOCKYARD_FLEET_KEEP=1 $(BIN)/molecule test -s default
+MOLECULE_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+molecule: setup fleet-up ## molecule test of every scenario (default, network, ...) on the fleet
+	@for s in $(MOLECULE_SCENARIOS); do \
+	  echo "=== molecule scenario: $$s"; \
+	  DOCKYARD_FLEET_KEEP=1 $(BIN)/molecule test -s $$s || exit 1; \
+	done
 
 test: ## the whole suite: lint, unit, every integration target and molecule on a fresh fleet, then fleet-down
 	bash scripts/test.sh
