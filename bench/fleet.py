@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests/fleet"))
+import fleet  # noqa: E402 - the harness's own ssh options, not a copy of them
+
 FLEET = [sys.executable, str(REPO / "tests/fleet/fleet.py")]
 ANSIBLE = str(REPO / ".venv/bin/ansible")
 PING_ROUNDS = 5
@@ -42,22 +45,7 @@ def ping_seconds(host):
 
 def ssh_seconds(state, host):
     """A bare `ssh host true`, to tell Ansible's own start-up cost from the SSH round-trip."""
-    key = str(REPO / ".fleet/id_ed25519")
-    cmd = [
-        "ssh",
-        "-i",
-        key,
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "BatchMode=yes",
-        f"root@{state['hosts'][host]}",
-        "true",
-    ]
+    cmd = fleet.ssh_command(fleet.Settings.from_env(), state["hosts"][host], "true")
     rounds = []
     for dummy in range(PING_ROUNDS):
         started = time.monotonic()

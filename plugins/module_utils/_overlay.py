@@ -261,21 +261,26 @@ def link_needs_recreate(current, desired):
     )
 
 
+ENTRY_KINDS = ("fdb", "neighbours", "routes", "addresses")
+
+
+def _difference(left, right):
+    """Per kind, the entries of `left` that `right` does not have."""
+    result = {}
+    for kind in ENTRY_KINDS:
+        keys = [_key(kind, e) for e in right[kind]]
+        result[kind] = [e for e in left[kind] if _key(kind, e) not in keys]
+    return result
+
+
 def stale_entries(current, desired):
     """Entries on the device that the desired state no longer has (a peer left)."""
-    stale = {}
-    for kind in ("fdb", "neighbours", "routes", "addresses"):
-        wanted = [_key(kind, e) for e in desired[kind]]
-        stale[kind] = [e for e in current[kind] if _key(kind, e) not in wanted]
-    return stale
+    return _difference(current, desired)
 
 
 def missing_entries(current, desired):
-    missing = {}
-    for kind in ("fdb", "neighbours", "routes", "addresses"):
-        have = [_key(kind, e) for e in current[kind]]
-        missing[kind] = [e for e in desired[kind] if _key(kind, e) not in have]
-    return missing
+    """Entries the desired state has that the device lacks (a peer joined)."""
+    return _difference(desired, current)
 
 
 def _key(kind, entry):
