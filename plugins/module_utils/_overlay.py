@@ -238,7 +238,7 @@ def current_entries(fdb_json, neigh_json, route_json, addr_json):
     fdb = [
         {"mac": e["mac"], "dst": e["dst"]}
         for e in fdb_json or []
-        if e.get("dst") and "permanent" in (e.get("state") or "permanent")
+        if e.get("dst") and e.get("state") == "permanent"  # learned entries come and go
     ]
     neighbours = [
         {"ip": e["dst"], "mac": e.get("lladdr")} for e in neigh_json or [] if "PERMANENT" in (e.get("state") or [])

@@ -172,7 +172,11 @@ def test_reading_ip_json():
     assert link_needs_recreate({**link, "vni": 43}, desired)
     assert not link_needs_recreate(None, desired)
     entries = current_entries(
-        [{"mac": "02:01:02:03:04:05", "dst": "192.0.2.12", "state": "permanent"}, {"mac": "33:33:00:00:00:01"}],
+        [
+            {"mac": "02:01:02:03:04:05", "dst": "192.0.2.12", "state": "permanent"},
+            {"mac": "33:33:00:00:00:01"},
+            {"mac": "02:42:ac:11:00:02", "dst": "192.0.2.13", "flags": ["self"], "state": ""},  # learned
+        ],
         [{"dst": "10.244.2.0", "lladdr": "02:01:02:03:04:05", "state": ["PERMANENT"]}],
         [{"dst": "10.244.2.0/24", "gateway": "10.244.2.0"}],
         [{"addr_info": [{"local": "10.244.1.0", "prefixlen": 32}]}],

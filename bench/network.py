@@ -1,0 +1,314 @@
+"""make bench B=network: iperf3 across the overlay vs. the underlay vs. NAT, and adding a peer.
+
+On the test fleet, one run, side by side (iperf3 from the fleet image nettools: Debian's
+iperf3 package; the same client parameters IPERF_ARGS for the three paths):
+
+  underlay   server `--network host` on host2, client `--network host` on host1 -> host2's
+             fleet address: host to host, the limit                        -> underlay_gbps
+  overlay    server on the overlay `ovb` (the network role, l3 VXLAN) at a fixed IP of host2's
+             subnet, client on `ovb` on host1 -> that IP                   -> overlay_gbps
+  nat        server on the default bridge with `-p 15201:5201` on host2, client on host1's
+             default bridge -> host2's fleet address:15201                 -> nat_gbps
+
+ROUNDS rounds, the three paths interleaved in each (order rotated every round), median of
+end.sum_received.bits_per_second per path; overlay_ratio = overlay / underlay (medians).
+
+add_peer_seconds: with the overlay on the N hosts of the fleet, a host N+1 is booted
+(`FLEET_SIZE=N+1 tests/fleet/fleet.py up`, not timed) and the ansible-playbook run of the
+role on all N+1 hosts with network_verify=false is timed (a pure add: every old host only
+gains a peer). remove_peer_seconds: the fleet shrunk back to N, the role on N hosts (also
+without verification). A second add with network_verify=true (probe image pulled on the new
+host, every probe pinging every other) gives add_peer_verified_seconds, then the fleet is
+shrunk back again. Every time is ansible-playbook's wall time, start-up and SSH included.
+
+At the end (finally): no bench container left, the fleet at its starting size, and the
+overlay removed from every host (dockyard.fleet.overlay_net state=absent, bench/network/clean_up.yml).
+"""
+
+import datetime
+import importlib.metadata
+import ipaddress
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PLAYS = REPO / "bench/network"
+INVENTORY = REPO / ".fleet/inventory.yml"
+VENV_BIN = REPO / ".venv/bin"
+FLEET = ["python3", str(REPO / "tests/fleet/fleet.py")]
+KEY = REPO / ".fleet/id_ed25519"
+
+NETWORK = yaml.safe_load((PLAYS / "vars/main.yml").read_text())
+OVERLAY = NETWORK["network_name"]
+CLIENT_HOST, SERVER_HOST = "host1", "host2"
+SERVER_HOST_INDEX = 10  # the overlay server's address: the 10th of host2's subnet
+NAT_PORT, IPERF_PORT = 15201, 5201
+DURATION, OMIT = 5, 1
+IPERF_ARGS = ["-t", str(DURATION), "-O", str(OMIT), "-P", "1", "-J"]
+ROUNDS = 5
+PATHS = ("underlay", "overlay", "nat")
+TARGETS = {"overlay_ratio": 0.85, "add_peer_seconds": 10.0}
+SERVERS = {name: "bench-iperf-%s" % name for name in PATHS}
+CLIENT = "bench-iperf-client"
+
+
+class BenchError(Exception):
+    pass
+
+
+def inventory_hosts():
+    inventory = yaml.safe_load(INVENTORY.read_text())
+    hosts = inventory["all"]["children"]["docker_hosts"]["hosts"]
+    return {name: spec["ansible_host"] for name, spec in hosts.items()}, inventory["all"]["vars"]
+
+
+def ssh(address, command, check=True, timeout=120):
+    """Run a shell command on a fleet host as root; its stdout."""
+    cmd = ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    cmd += ["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@%s" % address, command]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    if check and run.returncode != 0:
+        raise BenchError("on %s: %s failed (exit %d): %s" % (address, command, run.returncode, run.stderr.strip()))
+    return run.stdout
+
+
+def playbook(play, extra=None):
+    """ansible-playbook PLAY on the fleet's inventory; wall seconds. Fails on a non-zero exit."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYS / play)]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    started = time.monotonic()
+    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    seconds = round(time.monotonic() - started, 2)
+    if run.returncode != 0:
+        raise BenchError("%s %s failed (exit %d):\n%s%s" % (play, extra, run.returncode, run.stdout, run.stderr))
+    return seconds
+
+
+def fleet(*args, size=None):
+    env = dict(os.environ)
+    if size is not None:
+        env["FLEET_SIZE"] = str(size)
+    started = time.monotonic()
+    run = subprocess.run([*FLEET, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise BenchError("fleet.py %s (FLEET_SIZE=%s) failed:\n%s%s" % (args, size, run.stdout, run.stderr))
+    return run.stdout, round(time.monotonic() - started, 2)
+
+
+def fleet_size():
+    return json.loads(fleet("status")[0])["size"]
+
+
+def overlay_plan(address):
+    """The plan the overlay module wrote on a host (subnet, mtu, peers...)."""
+    return json.loads(ssh(address, "cat /etc/dockyard/overlay/%s.json" % OVERLAY))
+
+
+# ---------------------------------------------------------------------- iperf3
+def start_servers(server, image, overlay_ip):
+    specs = {
+        "underlay": ["--network", "host"],
+        "overlay": ["--network", OVERLAY, "--ip", overlay_ip],
+        "nat": ["-p", "%d:%d" % (NAT_PORT, IPERF_PORT)],
+    }
+    for name, args in specs.items():
+        command = "docker run -d --name %s %s %s iperf3 -s -p %d" % (SERVERS[name], " ".join(args), image, IPERF_PORT)
+        ssh(server, command)
+
+
+def iperf(client, image, path, target):
+    """One iperf3 client run on host1; the parsed JSON. Retries while the server is not up yet."""
+    network, address, port = target
+    command = "docker run --rm --name %s --network %s %s iperf3 -c %s -p %d %s" % (
+        CLIENT,
+        network,
+        image,
+        address,
+        port,
+        " ".join(IPERF_ARGS),
+    )
+    for attempt in range(5):
+        out = ssh(client, command, check=False, timeout=DURATION + 60)
+        try:
+            report = json.loads(out)
+        except ValueError as exc:
+            raise BenchError("%s: iperf3 printed no JSON: %r" % (path, out[-500:])) from exc
+        if "error" not in report:
+            return report
+        if attempt == 4 or "connect" not in report["error"]:
+            raise BenchError("%s: iperf3: %s" % (path, report["error"]))
+        time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def summary(report):
+    end = report["end"]
+    return {
+        "gbps": round(end["sum_received"]["bits_per_second"] / 1e9, 3),
+        "sender_gbps": round(end["sum_sent"]["bits_per_second"] / 1e9, 3),
+        "retransmits": end["sum_sent"].get("retransmits"),
+        "client_cpu_percent": round(end["cpu_utilization_percent"]["host_total"], 1),
+        "server_cpu_percent": round(end["cpu_utilization_percent"]["remote_total"], 1),
+        "mss": report["start"].get("tcp_mss_default"),
+    }
+
+
+def measure_throughput(hosts, image):
+    client, server = hosts[CLIENT_HOST], hosts[SERVER_HOST]
+    plan = overlay_plan(server)
+    overlay_ip = str(ipaddress.ip_network(plan["subnet"])[SERVER_HOST_INDEX])
+    start_servers(server, image, overlay_ip)
+    targets = {
+        "underlay": ("host", server, IPERF_PORT),
+        "overlay": (OVERLAY, overlay_ip, IPERF_PORT),
+        "nat": ("bridge", server, NAT_PORT),
+    }
+    runs = {name: [] for name in PATHS}
+    order = list(PATHS)
+    for dummy in range(ROUNDS):
+        for name in order:
+            runs[name].append(summary(iperf(client, image, name, targets[name])))
+        order = order[1:] + order[:1]
+    medians = {name: round(statistics.median(r["gbps"] for r in runs[name]), 3) for name in PATHS}
+    client_mtu = int(ssh(client, "cat /sys/class/net/vx-%s/mtu" % OVERLAY).strip())
+    underlay_mtu = int(ssh(client, "cat /sys/class/net/eth0/mtu").strip())
+    return medians, runs, {"server_overlay_ip": overlay_ip, "overlay_mtu": client_mtu, "underlay_mtu": underlay_mtu}
+
+
+def stop_servers(hosts):
+    names = " ".join([*SERVERS.values(), CLIENT])
+    for address in (hosts[CLIENT_HOST], hosts[SERVER_HOST]):
+        ssh(address, "docker rm -f %s" % names, check=False)
+
+
+# ---------------------------------------------------------------------- peers
+def peers_of(address):
+    return sorted(overlay_plan(address)["peers"])
+
+
+def add_and_remove_peer(size, verify):
+    """Boot host size+1 (not timed), time the role on size+1 hosts, shrink back, time the role on size."""
+    dummy, boot_seconds = fleet("up", size=size + 1)
+    hosts, dummy = inventory_hosts()
+    new = sorted(hosts.items(), key=lambda item: ipaddress.ip_address(item[1]))[-1]
+    add_seconds = playbook("overlay.yml", {"network_verify": verify})
+    for name, address in hosts.items():
+        if peers_of(address) != sorted(a for a in hosts.values() if a != address):
+            raise BenchError("after the add, %s has peers %s" % (name, peers_of(address)))
+    fleet("up", size=size)
+    remove_seconds = playbook("overlay.yml", {"network_verify": verify})
+    hosts, dummy = inventory_hosts()
+    for name, address in hosts.items():
+        if new[1] in peers_of(address):
+            raise BenchError("after the removal, %s still has peer %s" % (name, new[1]))
+    return {
+        "new_host": new[0],
+        "new_host_address": new[1],
+        "boot_seconds": boot_seconds,
+        "add_seconds": add_seconds,
+        "remove_seconds": remove_seconds,
+    }
+
+
+def measure_peers(size):
+    return {
+        "without_verify": add_and_remove_peer(size, verify=False),
+        "with_verify": add_and_remove_peer(size, verify=True),
+    }
+
+
+# ---------------------------------------------------------------------- main
+def left_over(hosts):
+    """What the finally block must have removed: containers, overlay device, Docker network, files."""
+    problems = []
+    for name, address in hosts.items():
+        check = (
+            "docker ps -a --format '{{.Names}}' | grep -E '^(bench-iperf-|%s-probe$)' || true; "
+            "ip -br link show dev vx-%s 2>/dev/null || true; "
+            "docker network ls --format '{{.Name}}' | grep -x %s || true; "
+            "ls /etc/dockyard/overlay/%s.* /etc/systemd/system/dockyard-overlay-%s.service 2>/dev/null || true"
+        ) % (OVERLAY, OVERLAY, OVERLAY, OVERLAY, OVERLAY)
+        out = ssh(address, check, check=False).split()
+        if out:
+            problems.append("%s: %s" % (name, " ".join(out)))
+    return problems
+
+
+def clean_up(start_size):
+    if fleet_size() != start_size:
+        fleet("up", size=start_size)
+    playbook("clean_up.yml")
+
+
+def main(out_path):
+    start_size = fleet_size()
+    hosts, fleet_vars = inventory_hosts()
+    image = "%s/nettools:latest" % fleet_vars["fleet_origin_registry"]
+    result = {
+        "hosts": {"client": CLIENT_HOST, "server": SERVER_HOST, "fleet_size": start_size},
+        "overlay": {k: NETWORK[k] for k in ("network_name", "network_vni", "network_cluster_cidr")},
+        "image": image,
+        "iperf3": {"args": IPERF_ARGS, "port": IPERF_PORT, "nat_port": NAT_PORT},
+        "rounds": ROUNDS,
+        "duration": DURATION,
+        "omit_seconds": OMIT,
+        "ansible_core": importlib.metadata.version("ansible-core"),
+    }
+    try:
+        clean_up(start_size)  # nothing from an earlier run
+        result["overlay_apply_seconds"] = playbook("overlay.yml", {"network_verify": True})
+        result["iperf3"]["version"] = ssh(hosts[CLIENT_HOST], "docker run --rm %s iperf3 --version" % image).split()[1]
+        medians, runs, info = measure_throughput(hosts, image)
+        stop_servers(hosts)
+        result.update({"%s_gbps" % name: medians[name] for name in PATHS})
+        result["overlay_ratio"] = round(medians["overlay"] / medians["underlay"], 3)
+        result["nat_ratio"] = round(medians["nat"] / medians["underlay"], 3)
+        result.update(info)
+        result["runs"] = runs
+        peers = measure_peers(start_size)
+        result["add_peer_seconds"] = peers["without_verify"]["add_seconds"]
+        result["remove_peer_seconds"] = peers["without_verify"]["remove_seconds"]
+        result["add_peer_verified_seconds"] = peers["with_verify"]["add_seconds"]
+        result["remove_peer_verified_seconds"] = peers["with_verify"]["remove_seconds"]
+        result["peer_changes"] = peers
+    finally:
+        try:
+            stop_servers(inventory_hosts()[0])
+        finally:
+            clean_up(start_size)
+    problems = left_over(inventory_hosts()[0])
+    if problems or fleet_size() != start_size:
+        raise BenchError("not cleaned up: %s (fleet size %d)" % (problems, fleet_size()))
+    result["targets"] = {
+        "overlay_ratio_ge_0_85": result["overlay_ratio"] >= TARGETS["overlay_ratio"],
+        "overlay_faster_than_nat": result["overlay_gbps"] > result["nat_gbps"],
+        "add_peer_under_10s": result["add_peer_seconds"] < TARGETS["add_peer_seconds"],
+    }
+    result["measured_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    Path(out_path).write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        "underlay %.2f Gbit/s, overlay %.2f (ratio %.2f), nat %.2f; add peer %.2f s"
+        % (
+            result["underlay_gbps"],
+            result["overlay_gbps"],
+            result["overlay_ratio"],
+            result["nat_gbps"],
+            result["add_peer_seconds"],
+        )
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1])
+    except BenchError as exc:
+        sys.exit("bench network: %s" % exc)
