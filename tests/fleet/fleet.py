@@ -367,6 +367,16 @@ def ensure_origin_image(settings: Settings, recipe: Recipe, base: LazyBase) -> s
     return f"{local}:{recipe_tag}"
 
 
+def ensure_origin_base(settings: Settings, base: LazyBase) -> None:
+    """The Debian base itself, as `debian:bookworm` in the origin: what image pipelines build FROM."""
+    recipe_tag = f"recipe-{base_hash()}"
+    if registry_has(settings, "debian", recipe_tag):
+        return
+    for tag in ("bookworm", "12", recipe_tag):
+        docker("tag", base.ref(), f"{settings.origin_local}/debian:{tag}")
+        docker("push", "--quiet", f"{settings.origin_local}/debian:{tag}")
+
+
 def ensure_registry_image(settings: Settings, base: LazyBase) -> str:
     """The origin registry runs our own registry image, so that one is cached as a tarball."""
     recipe = recipes()[0]
@@ -769,6 +779,7 @@ def cmd_up(settings: Settings) -> None:
     refs = {}
     for recipe in recipes():
         refs[recipe.name] = ensure_origin_image(settings, recipe, base)
+    ensure_origin_base(settings, base)
     host_ref = refs["dockyard-fleet/host"]
     if image_label(host_ref, RECIPE_LABEL) is None:
         docker("pull", "--quiet", host_ref)
