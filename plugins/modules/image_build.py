@@ -346,7 +346,8 @@ class Builder:
             parent_digest,
             depth_of(parent_labels),
             inputs,
-            version=self.params["tags"][0] if self.params["tags"] else None,
+            # Labels are inherited: an app would otherwise show its middleware's version.
+            version=self.params["tags"][0] if self.params["tags"] else sha,
         )
         if self.module.check_mode:
             return dict(result, changed=True, built=False, digest=None, labels=labels)
