@@ -36,10 +36,8 @@ import hashlib
 import importlib.metadata
 import io
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import tarfile
 import threading
@@ -49,11 +47,9 @@ from pathlib import Path
 
 import requests
 import yaml
+from _bench import INVENTORY, REPO, BenchError, changed_count, run_playbook
 
-REPO = Path(__file__).resolve().parent.parent
 PLAYS = REPO / "bench/images"
-INVENTORY = REPO / ".fleet/inventory.yml"
-VENV_BIN = REPO / ".venv/bin"
 CA_CERT = REPO / ".fleet/ca/ca.crt"
 PIPELINE_PLAY = REPO / "playbooks/image_pipeline.yml"
 HOST = "host1"
@@ -82,10 +78,6 @@ ACCEPT = ", ".join(
 )
 SOURCE = "https://git.example.invalid/bench/%s.git"  # org.opencontainers.image.source
 CREATED = "2024-01-01T00:00:00Z"  # fixed: the generated blobs and manifests are the same every run
-
-
-class BenchError(Exception):
-    pass
 
 
 def sha256(data):
@@ -279,24 +271,6 @@ def purge_all(registry, pushed):
 
 
 # ---------------------------------------------------------------------- ansible
-def playbook(play, extra=(), env_extra=None):
-    """ansible-playbook PLAY on the fleet's inventory; (wall seconds, stdout). Fails on a non-zero exit."""
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(play)]
-    for item in extra:
-        cmd += ["-e", item if isinstance(item, str) else json.dumps(item)]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", **(env_extra or {})}
-    started = time.monotonic()
-    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    seconds = round(time.monotonic() - started, 2)
-    if run.returncode != 0:
-        raise BenchError("%s %s failed (exit %d):\n%s%s" % (play, extra, run.returncode, run.stdout, run.stderr))
-    return seconds, run.stdout
-
-
-def changed_count(output):
-    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output.split("PLAY RECAP")[-1]))
-
-
 def audit_report(output):
     """The line audit.yml prints (result format json): its dict."""
     match = re.search(r'^\s*"msg": ("BENCH_AUDIT .*")\s*$', output, re.MULTILINE)
@@ -345,7 +319,7 @@ def measure_audit(expected, planted):
     audit_extra = {"bench_host": HOST, "bench_repositories": [APP_REPO, BASE_REPO], "bench_workers": WORKERS}
     runs, pings, tasks, counts, summary = [], [], [], None, None
     for dummy in range(AUDIT_ROUNDS):
-        seconds, output = playbook(
+        seconds, output = run_playbook(
             PLAYS / "audit.yml", [audit_extra], env_extra={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
         )
         report = audit_report(output)
@@ -353,7 +327,7 @@ def measure_audit(expected, planted):
         summary = report["summary_head"]
         runs.append(seconds)
         tasks.append(float(report["task_seconds"]))
-        pings.append(playbook(PLAYS / "ping.yml", [{"bench_host": HOST}])[0])
+        pings.append(run_playbook(PLAYS / "ping.yml", [{"bench_host": HOST}])[0])
     return {
         "audit_seconds": round(statistics.median(runs), 2),
         "audit_task_seconds": round(statistics.median(tasks), 2),
@@ -382,13 +356,13 @@ def measure_pipeline(registry):
             "image_build_host": HOST,
         },
     ]
-    playbook(PLAYS / "prepare.yml", [{"bench_host": HOST}])
-    first, output = playbook(PIPELINE_PLAY, pipeline_extra)
+    run_playbook(PLAYS / "prepare.yml", [{"bench_host": HOST}])
+    first, output = run_playbook(PIPELINE_PLAY, pipeline_extra)
     if changed_count(output) == 0:
         raise BenchError("the first pipeline run built nothing:\n%s" % output)
     runs = []
     for dummy in range(NOOP_ROUNDS):
-        seconds, output = playbook(PIPELINE_PLAY, pipeline_extra)
+        seconds, output = run_playbook(PIPELINE_PLAY, pipeline_extra)
         if changed_count(output) != 0:
             raise BenchError("a no-op pipeline run changed something:\n%s" % output)
         runs.append(seconds)
@@ -403,7 +377,7 @@ def measure_pipeline(registry):
 # ---------------------------------------------------------------------- main
 def clean_up(registry, pushed):
     deleted = purge_all(registry, pushed)
-    playbook(PLAYS / "clean_up.yml", [{"bench_host": HOST}])
+    run_playbook(PLAYS / "clean_up.yml", [{"bench_host": HOST}])
     return deleted
 
 

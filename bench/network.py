@@ -37,11 +37,9 @@ import time
 from pathlib import Path
 
 import yaml
+from _bench import INVENTORY, REPO, BenchError, run_playbook
 
-REPO = Path(__file__).resolve().parent.parent
 PLAYS = REPO / "bench/network"
-INVENTORY = REPO / ".fleet/inventory.yml"
-VENV_BIN = REPO / ".venv/bin"
 FLEET = ["python3", str(REPO / "tests/fleet/fleet.py")]
 KEY = REPO / ".fleet/id_ed25519"
 
@@ -57,10 +55,6 @@ PATHS = ("underlay", "overlay", "nat")
 TARGETS = {"overlay_ratio": 0.85, "add_peer_seconds": 10.0}
 SERVERS = {name: "bench-iperf-%s" % name for name in PATHS}
 CLIENT = "bench-iperf-client"
-
-
-class BenchError(Exception):
-    pass
 
 
 def inventory_hosts():
@@ -81,16 +75,7 @@ def ssh(address, command, check=True, timeout=120):
 
 def playbook(play, extra=None):
     """ansible-playbook PLAY on the fleet's inventory; wall seconds. Fails on a non-zero exit."""
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYS / play)]
-    if extra:
-        cmd += ["-e", json.dumps(extra)]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    started = time.monotonic()
-    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    seconds = round(time.monotonic() - started, 2)
-    if run.returncode != 0:
-        raise BenchError("%s %s failed (exit %d):\n%s%s" % (play, extra, run.returncode, run.stdout, run.stderr))
-    return seconds
+    return run_playbook(PLAYS / play, [extra] if extra else [])[0]
 
 
 def fleet(*args, size=None):

@@ -30,7 +30,6 @@ import datetime
 import importlib.metadata
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -39,12 +38,10 @@ import time
 from pathlib import Path
 
 import yaml
+from _bench import INVENTORY, REPO, VENV_BIN, BenchError, changed_count, run_playbook
 from load_client import LoadClient
 
-REPO = Path(__file__).resolve().parent.parent
 PLAYS = REPO / "bench/release"
-INVENTORY = REPO / ".fleet/inventory.yml"
-VENV_BIN = REPO / ".venv/bin"
 CACHE = Path(os.environ.get("DOCKYARD_FLEET_CACHE", Path.home() / ".cache/dockyard-fleet"))
 ANCHOR_VENV = CACHE / "anchor-venv"
 ANCHOR_REQUIREMENT = "ansible==12.*"
@@ -56,25 +53,9 @@ NOOP_ROUNDS = 5
 TARGETS = {"rollback_seconds": 5.0, "noop_seconds": 1.5}
 
 
-class BenchError(Exception):
-    pass
-
-
 def playbook(play, bench_vars, bin_dir=VENV_BIN):
     """Run one play on HOST; (wall seconds, output). Fails on a non-zero exit."""
-    cmd = [str(bin_dir / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYS / play)]
-    cmd += ["-e", json.dumps({"bench_host": HOST, **bench_vars})]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    started = time.monotonic()
-    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    seconds = round(time.monotonic() - started, 2)
-    if run.returncode != 0:
-        raise BenchError("%s %s failed (exit %d):\n%s%s" % (play, bench_vars, run.returncode, run.stdout, run.stderr))
-    return seconds, run.stdout
-
-
-def changed_count(output):
-    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output.split("PLAY RECAP")[-1]))
+    return run_playbook(PLAYS / play, [{"bench_host": HOST, **bench_vars}], bin_dir)
 
 
 def ensure_anchor_venv():

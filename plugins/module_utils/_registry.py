@@ -36,6 +36,12 @@ LIST_TYPES = (
 )
 CERTS_D = "/etc/docker/certs.d"
 
+# argument_spec entries of the dockyard.fleet.registry doc fragment.
+REGISTRY_AUTH_ARGS = {
+    "registry_username": {"type": "str"},
+    "registry_password": {"type": "str", "no_log": True},
+}
+
 
 class RegistryError(Exception):
     pass

@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.actiongroup_docker
+  - dockyard.fleet.registry
 attributes:
   check_mode:
     support: full
@@ -67,14 +68,6 @@ options:
       - Parallel requests to the registry.
     type: int
     default: 16
-  registry_username:
-    description:
-      - User for the registry API.
-    type: str
-  registry_password:
-    description:
-      - Password of O(registry_username).
-    type: str
 author:
   - dockyard.fleet maintainers (@dockyard)
 """
@@ -131,7 +124,11 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._image_lineage impo
     audit,
     summary,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._registry import RegistryClient, RegistryError
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry import (
+    REGISTRY_AUTH_ARGS,
+    RegistryClient,
+    RegistryError,
+)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release_history import (
     HISTORY_DIR,
     current_record,
@@ -200,8 +197,7 @@ def main():
             "choices": ["too_deep", "drift", "tag_not_sha", "no_source", "not_current_release"],
         },
         "workers": {"type": "int", "default": 16},
-        "registry_username": {"type": "str"},
-        "registry_password": {"type": "str", "no_log": True},
+        **REGISTRY_AUTH_ARGS,
     }
     module = docker_module(argument_spec, supports_check_mode=True)
     params = module.params

@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.actiongroup_docker
+  - dockyard.fleet.registry
 attributes:
   check_mode:
     support: full
@@ -91,14 +92,6 @@ options:
       - Push the tags to the registry.
     type: bool
     default: true
-  registry_username:
-    description:
-      - User for the registry API and the push.
-    type: str
-  registry_password:
-    description:
-      - Password of O(registry_username).
-    type: str
 author:
   - dockyard.fleet maintainers (@dockyard)
 """
@@ -170,7 +163,11 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._image_lineage impo
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._image_pull import ImagePuller
 from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import split_reference
-from ansible_collections.dockyard.fleet.plugins.module_utils._registry import RegistryClient, RegistryError
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry import (
+    REGISTRY_AUTH_ARGS,
+    RegistryClient,
+    RegistryError,
+)
 
 
 def registry_and_repository(image):
@@ -381,8 +378,7 @@ def main():
         "secret_build_args": {"type": "dict", "default": {}, "no_log": True},
         "checkout_dir": {"type": "path"},
         "push": {"type": "bool", "default": True},
-        "registry_username": {"type": "str"},
-        "registry_password": {"type": "str", "no_log": True},
+        **REGISTRY_AUTH_ARGS,
     }
     module = docker_module(
         argument_spec, supports_check_mode=True, required_together=[["registry_username", "registry_password"]]

@@ -1,0 +1,38 @@
+"""Shared by the benchmarks: where things are, and one timed ansible-playbook run on the fleet."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+INVENTORY = REPO / ".fleet/inventory.yml"
+VENV_BIN = REPO / ".venv/bin"
+
+
+class BenchError(Exception):
+    pass
+
+
+def run_playbook(play, extra_vars=(), bin_dir=VENV_BIN, env_extra=None):
+    """ansible-playbook PLAY on the fleet's inventory; (wall seconds, stdout). Fails on a non-zero exit.
+
+    extra_vars: each item is passed with -e, strings as they are, dicts as JSON.
+    """
+    cmd = [str(bin_dir / "ansible-playbook"), "-i", str(INVENTORY), str(play)]
+    for item in extra_vars:
+        cmd += ["-e", item if isinstance(item, str) else json.dumps(item)]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", **(env_extra or {})}
+    started = time.monotonic()
+    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    seconds = round(time.monotonic() - started, 2)
+    if run.returncode != 0:
+        raise BenchError("%s %s failed (exit %d):\n%s%s" % (play, extra_vars, run.returncode, run.stdout, run.stderr))
+    return seconds, run.stdout
+
+
+def changed_count(output):
+    """The sum of changed= over the PLAY RECAP."""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output.split("PLAY RECAP")[-1]))
