@@ -30,3 +30,16 @@ attributes:
     membership:
       - dockyard.fleet.docker
 """
+
+    # Read-only modules: full check mode, no diff, idempotent.
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: This module never changes anything.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""

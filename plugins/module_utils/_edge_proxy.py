@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import http.client
-import os
-import tempfile
 import time
 
 EDGE_CONF_DIR = "/var/lib/dockyard/edge"
@@ -63,16 +61,6 @@ def render_edge_config(ports, upstream_ip, release_id, drain_timeout):
         "  keepalive_timeout 65s;\n"
         "%s%s}\n" % (max(int(drain_timeout), 1), "".join(upstreams), "".join(servers))
     )
-
-
-def write_atomically(path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def probe_release_header(host, port, path, timeout=2.0):

@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 
 HISTORY_DIR = "/var/lib/dockyard/releases"
 SUCCEEDED = "succeeded"
@@ -37,22 +37,8 @@ def load_history(path, app):
 
 
 def save_history(path, history):
-    """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".history-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(history, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write atomically: a crash leaves the old history or the new one, never half of one."""
+    write_atomically(path, json.dumps(history, indent=2, sort_keys=True) + "\n", 0o644)
 
 
 def find_record(history, release_id):

@@ -28,8 +28,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._edge_proxy import 
     EDGE_CONF_IN_CONTAINER,
     render_edge_config,
     wait_for_release_header,
-    write_atomically,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 
 APPS_DIR = "/var/lib/dockyard/apps"
 LABEL_APP = "dockyard.release.app"

@@ -17,15 +17,8 @@ description:
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.info_module
   - dockyard.fleet.attributes.actiongroup_docker
-attributes:
-  check_mode:
-    support: full
-    details: The module never changes anything.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   name:
     description:

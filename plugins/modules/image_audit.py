@@ -24,16 +24,9 @@ description:
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.info_module
   - dockyard.fleet.attributes.actiongroup_docker
   - dockyard.fleet.registry
-attributes:
-  check_mode:
-    support: full
-    details: The module never changes anything.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   registry:
     description:

@@ -162,7 +162,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._image_lineage impo
     parse_from,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._image_pull import ImagePuller
-from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import split_reference
+from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import normalize_repository, split_reference
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry import (
     REGISTRY_AUTH_ARGS,
     RegistryClient,
@@ -171,10 +171,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._registry import (
 
 
 def registry_and_repository(image):
-    first, sep, rest = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first, rest
-    return "registry-1.docker.io", image if "/" in image else "library/" + image
+    """('registry host[:port]', 'path') of an image, Docker Hub's API host for Hub names."""
+    registry, path = normalize_repository(image).split("/", 1)
+    return ("registry-1.docker.io" if registry == "docker.io" else registry), path
 
 
 class Builder:

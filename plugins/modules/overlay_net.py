@@ -196,6 +196,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
     RequestException,
     docker_module,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_text, write_atomically
 from ansible_collections.dockyard.fleet.plugins.module_utils._overlay import (
     CONF_DIR,
     OverlayError,
@@ -378,7 +379,7 @@ class Overlay:
             os.path.join(CONF_DIR, "%s.json" % self.params["name"]): self.plan_json(desired, mtu),
         }
         for path, text in files.items():
-            if self.read_file(path) != text:
+            if read_text(path) != text:
                 self.actions.append("write %s" % path)
         if self.actions and not self.module.check_mode:
             self.apply(recreate, net, mtu, files, stale, stale_rules)
@@ -449,7 +450,7 @@ class Overlay:
         os.makedirs(CONF_DIR, mode=0o755, exist_ok=True)
         script_path = os.path.join(CONF_DIR, "%s.sh" % self.params["name"])
         for path, text in files.items():
-            self.write_file(path, text, 0o700 if path == script_path else 0o644)
+            write_atomically(path, text, 0o700 if path == script_path else 0o644)
         self.run(["/bin/sh", script_path])
         for command in delete_commands(self.devs["vxlan"], stale):
             self.run(command, check_rc=False)  # already gone is fine
@@ -467,25 +468,10 @@ class Overlay:
             self.module.warn("systemd is not running here: the overlay will not be re-applied at boot")
             return
         unit = UNIT_TEMPLATE % {"name": self.params["name"], "script": script_path}
-        if self.read_file(self.unit_path()) != unit:
-            self.write_file(self.unit_path(), unit, 0o644)
+        if read_text(self.unit_path()) != unit:
+            write_atomically(self.unit_path(), unit, 0o644)
             self.run(["systemctl", "daemon-reload"])
         self.run(["systemctl", "enable", os.path.basename(self.unit_path())])
-
-    @staticmethod
-    def read_file(path):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
-        except OSError:
-            return None
-
-    def write_file(self, path, text, mode):
-        tmp = "%s.tmp" % path
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        self.module.atomic_move(tmp, path)
 
     # ------------------------------------------------------------------ absent
     def absent(self):

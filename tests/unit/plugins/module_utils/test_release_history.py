@@ -74,7 +74,7 @@ def test_save_is_atomic_and_readable(tmp_path):
     with open(path) as handle:
         assert json.load(handle)["current"] == "r1"
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
-    assert [p for p in os.listdir(tmp_path / "sub") if p.startswith(".history-")] == []
+    assert os.listdir(tmp_path / "sub") == ["web.json"]  # no temporary file left behind
 
 
 def test_load_missing_history(tmp_path):
