@@ -130,7 +130,8 @@ class RegistryClient:
                 return []
             tags += response.json().get("tags") or []
             path = _next_link(response.headers.get("Link"))
-        return tags
+        # registry:2 on filesystem storage answers in directory order, which changes between runs
+        return sorted(tags)
 
     def manifest(self, repository, reference, platform=("linux", "amd64")):
         """(digest, manifest) of a tag or digest; a manifest list is resolved to the platform's manifest."""
