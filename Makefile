@@ -11,6 +11,9 @@ TARBALL := build/dockyard-fleet-$(VERSION).tar.gz
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 export FLEET_SIZE ?= 3
+# A second fleet beside the default one (another checkout): put `export FLEET_NAME=...`,
+# FLEET_SUBNET, FLEET_ORIGIN_PORT and DOCKYARD_FLEET_CACHE in local.mk (not in Git).
+-include local.mk
 
 T ?=
 B ?=

@@ -10,7 +10,9 @@ holds every image the tests need, built here from Debian packages and PyPI.
 
 Settings (environment): FLEET_SIZE (3), FLEET_SUBNET (172.29.83.0/24),
 FLEET_STATE_DIR (<repo>/.fleet), DOCKYARD_FLEET_CACHE (~/.cache/dockyard-fleet),
-FLEET_ORIGIN_PORT (15443, on 127.0.0.1). Only the standard library and the
+FLEET_ORIGIN_PORT (15443, on 127.0.0.1), FLEET_NAME (dockyard-fleet: the prefix of
+every container, network and volume, so two fleets can run side by side on other
+subnets, ports and state dirs). Only the standard library and the
 docker CLI are used, so this runs before `make setup` has made a venv.
 """
 
@@ -36,8 +38,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 IMAGES = HERE / "images"
 
-PREFIX = "dockyard-fleet"
-HARNESS_LABEL = "dockyard.fleet.harness"  # on everything we create: down removes exactly these
+PREFIX = os.environ.get("FLEET_NAME") or "dockyard-fleet"
+IMAGE_PREFIX = "dockyard-fleet"  # images are shared by every fleet on this engine
+HARNESS_LABEL = "dockyard.fleet.harness"  # on everything we create
+FLEET_LABEL = "dockyard.fleet.name"  # which fleet a container, network or volume belongs to: down removes these
+FLEET_FILTER = f"label={FLEET_LABEL}={PREFIX}"
+IMAGE_FORMAT = "{{.Repository}}:{{.Tag}}"
 RECIPE_LABEL = "dockyard.fleet.recipe"
 ORIGIN_NAME = "origin.dockyard.test"
 ORIGIN_PORT_IN_FLEET = 5000
@@ -245,7 +251,7 @@ def base_hash() -> str:
 def ensure_base(settings: Settings) -> str:
     """The debootstrap base as a local image; the rootfs tarball is cached outside the repo."""
     digest = base_hash()
-    ref = f"{PREFIX}/base:{digest}"
+    ref = f"{IMAGE_PREFIX}/base:{digest}"
     if image_label(ref, RECIPE_LABEL) == digest:
         return ref
     tarball = settings.cache_dir / f"base-{digest}.tar"
@@ -381,7 +387,7 @@ def ensure_registry_image(settings: Settings, base: LazyBase) -> str:
     """The origin registry runs our own registry image, so that one is cached as a tarball."""
     recipe = recipes()[0]
     rhash = recipe.recipe_hash(base_hash())
-    ref = f"{PREFIX}/registry:{rhash}"
+    ref = f"{IMAGE_PREFIX}/registry:{rhash}"
     if image_label(ref, RECIPE_LABEL) == rhash:
         return ref
     tarball = settings.cache_dir / f"registry-{rhash}.tar"
@@ -498,6 +504,8 @@ def ensure_network(settings: Settings) -> None:
         settings.gateway,
         "--label",
         f"{HARNESS_LABEL}=1",
+        "--label",
+        f"{FLEET_LABEL}={PREFIX}",
         settings.network,
     )
 
@@ -528,6 +536,7 @@ def ensure_origin(settings: Settings, registry_ref: str, identity: str) -> None:
     name = f"{PREFIX}-origin"
     labels = {
         HARNESS_LABEL: "1",
+        FLEET_LABEL: PREFIX,
         RECIPE_LABEL: registry_ref,
         "dockyard.fleet.identity": identity,
         "dockyard.fleet.port": str(settings.origin_port),
@@ -631,12 +640,12 @@ def host_name(index: int) -> str:
 
 def ensure_host(settings: Settings, index: int, host_ref: str, identity: str, files: Path) -> None:
     name = host_name(index)
-    labels = {HARNESS_LABEL: "1", RECIPE_LABEL: host_ref, "dockyard.fleet.identity": identity}
+    labels = {HARNESS_LABEL: "1", FLEET_LABEL: PREFIX, RECIPE_LABEL: host_ref, "dockyard.fleet.identity": identity}
     if not needs_recreate(name, labels):
         return
     volume = f"{name}-docker"
     docker("volume", "rm", "-f", volume, check=False)
-    docker("volume", "create", "--label", f"{HARNESS_LABEL}=1", volume)
+    docker("volume", "create", "--label", f"{HARNESS_LABEL}=1", "--label", f"{FLEET_LABEL}={PREFIX}", volume)
     args = [
         "create",
         "--name",
@@ -807,27 +816,29 @@ def cmd_up(settings: Settings) -> None:
 
 
 def existing_hosts() -> set[int]:
-    names = docker_out("ps", "-a", "--filter", f"label={HARNESS_LABEL}", "--format", "{{.Names}}").split()
+    names = docker_out("ps", "-a", "--filter", FLEET_FILTER, "--format", "{{.Names}}").split()
     prefix = f"{PREFIX}-host"
     return {int(n[len(prefix) :]) for n in names if n.startswith(prefix) and n[len(prefix) :].isdigit()}
 
 
 def remove_containers() -> None:
-    ids = docker_out("ps", "-aq", "--filter", f"label={HARNESS_LABEL}").split()
+    ids = docker_out("ps", "-aq", "--filter", FLEET_FILTER).split()
     if ids:
         docker("rm", "-f", "-v", *ids)
 
 
 def cmd_down(settings: Settings) -> None:
     remove_containers()
-    for net in docker_out("network", "ls", "-q", "--filter", f"label={HARNESS_LABEL}").split():
+    for net in docker_out("network", "ls", "-q", "--filter", FLEET_FILTER).split():
         docker("network", "rm", net)
-    volumes = docker_out("volume", "ls", "-q", "--filter", f"label={HARNESS_LABEL}").split()
+    volumes = docker_out("volume", "ls", "-q", "--filter", FLEET_FILTER).split()
     if volumes:
         docker("volume", "rm", "-f", *volumes)
     # Image tags we made (base, registry, builds pushed to the origin): remove the tags;
     # the caches outside the repo make the next `up` quick.
-    refs = docker_out("images", "--filter", f"label={HARNESS_LABEL}", "--format", "{{.Repository}}:{{.Tag}}")
+    # Another fleet still running on this engine uses them: keep them then.
+    others = docker_out("ps", "-aq", "--filter", f"label={HARNESS_LABEL}").split()
+    refs = "" if others else docker_out("images", "--filter", f"label={HARNESS_LABEL}", "--format", IMAGE_FORMAT)
     tags = [r for r in refs.split() if not r.endswith(":<none>")]
     if tags:
         docker("rmi", "-f", *tags, check=False)
