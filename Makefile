@@ -80,8 +80,8 @@ molecule: setup fleet-up ## molecule test of every scenario (default, network, .
 test: ## the whole suite: lint, unit, every integration target and molecule on a fresh fleet, then fleet-down
 	bash scripts/test.sh
 
-demo: setup fleet-up ## bring the fleet up and run the smoke play
-	bash scripts/integration.sh smoke
+demo: setup fleet-up ## the whole stack: site.yml on the fleet, a release under traffic, a summary
+	$(BIN)/python scripts/demo.py
 
 bench: setup fleet-up ## run benchmarks: make bench B=fleet (all when B is empty)
 	bash scripts/bench.sh $(B)
