@@ -49,11 +49,13 @@ fleet-up: machine ## start the test fleet (FLEET_SIZE hosts, default 3) and writ
 fleet-down: ## remove the test fleet: containers, network, volumes, image tags
 	$(PYTHON) tests/fleet/fleet.py down
 
-lint: venv ## ansible-lint (production profile), ruff, yamllint, ansible-test sanity
+lint: collection ## ansible-lint (production profile), ruff, yamllint, ansible-test sanity, role and tarball checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --profile production
+	$(BIN)/python scripts/check_roles.py
+	bash scripts/check_collection.sh
 	bash scripts/sanity.sh
 
 sanity: venv ## ansible-test sanity only
