@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -202,10 +203,8 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
         raise
     finally:
         if procs:
-            try:
+            with contextlib.suppress(OSError):
                 tar_out.close()
-            except OSError:
-                pass
             pump.join()
             problem = _finish_pipeline(procs)
     if pump_error:
@@ -249,10 +248,8 @@ class _ArchiveReader:
         except OSError as exc:
             self.feed_error.append(exc)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 sink.close()
-            except OSError:
-                pass
 
     def __enter__(self):
         self.handle = open(self.path, "rb")
@@ -288,7 +285,9 @@ class _ArchiveReader:
 def _compare(expected, found, path):
     for field in CONTENT_FIELDS:
         if expected.get(field) != found.get(field):
-            raise ArchiveError(path, "%s is %r in the archive, %r in the manifest" % (field, found.get(field), expected.get(field)))
+            raise ArchiveError(
+                path, "%s is %r in the archive, %r in the manifest" % (field, found.get(field), expected.get(field))
+            )
 
 
 def _found_entry(member, sha256):
@@ -352,7 +351,9 @@ def read_archive(path, filters, manifest, extract_root=None):
         except (tarfile.TarError, EOFError, OSError) as exc:
             problem = reader.finish() if not isinstance(exc, OSError) else None
             where = current or _first_missing(order, seen)
-            raise ArchiveError(where, "archive unreadable here (%s%s)" % (exc, "; " + problem if problem else "")) from exc
+            raise ArchiveError(
+                where, "archive unreadable here (%s%s)" % (exc, "; " + problem if problem else "")
+            ) from exc
         problem = reader.finish()
         if problem:
             raise ArchiveError(_first_missing(order, seen), "decoding failed: %s" % problem)
@@ -361,7 +362,9 @@ def read_archive(path, filters, manifest, extract_root=None):
         raise ArchiveError(missing, "in the manifest but not in the archive (truncated archive?)")
     digest = reader.digest.hexdigest()
     if digest != manifest["archive"]["sha256"]:
-        raise ArchiveError(None, "archive sha256 %s differs from the manifest's %s" % (digest, manifest["archive"]["sha256"]))
+        raise ArchiveError(
+            None, "archive sha256 %s differs from the manifest's %s" % (digest, manifest["archive"]["sha256"])
+        )
     if extract_root is not None:
         for relpath, mtime_ns in reversed(dirs):  # children first: writing into a dir changes its mtime
             os.utime(_join(extract_root, relpath), ns=(mtime_ns, mtime_ns), follow_symlinks=False)
@@ -381,26 +384,25 @@ def _join(root, relpath):
 
 def _copy_member(source, member, extract_root):
     """Hash a file member, writing it under extract_root when given (all-zero blocks become holes)."""
+    if extract_root is None:
+        return _hash_member(source, member, None)
+    with open(_join(extract_root, member.name), "wb") as target:
+        digest = _hash_member(source, member, target)
+        target.truncate(member.size)  # a trailing hole still counts in the size
+    return digest
+
+
+def _hash_member(source, member, target):
     digest = hashlib.sha256()
-    target = None
-    if extract_root is not None:
-        path = _join(extract_root, member.name)
-        target = open(path, "wb")
-    try:
-        remaining = member.size
-        while remaining:
-            chunk = source.read(min(CHUNK, remaining))
-            if not chunk:
-                raise EOFError("unexpected end of data")
-            remaining -= len(chunk)
-            digest.update(chunk)
-            if target is not None:
-                _write_sparse(target, chunk)
+    remaining = member.size
+    while remaining:
+        chunk = source.read(min(CHUNK, remaining))
+        if not chunk:
+            raise EOFError("unexpected end of data")
+        remaining -= len(chunk)
+        digest.update(chunk)
         if target is not None:
-            target.truncate(member.size)  # a trailing hole still counts in the size
-    finally:
-        if target is not None:
-            target.close()
+            _write_sparse(target, chunk)
     return digest.hexdigest()
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -126,10 +127,8 @@ class DirectoryStore:
         if manifest:
             paths.append(self.archive_path(manifest))
         for path in paths:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
 
     def leftover_partials(self):
         try:

@@ -39,7 +39,7 @@ def comparable(entries):
 
 
 def test_backup_id_sorts_by_time_and_parses_back():
-    early = datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)
+    early = datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
     late = early + datetime.timedelta(seconds=1)
     assert backup_id(early, "h1") < backup_id(late, "h1")
     assert backup_time(backup_id(early, "h1")) == early
@@ -130,7 +130,8 @@ def test_corrupted_and_truncated_archives_name_a_path(tmp_path, compression):
     with open(out, "wb") as handle:
         entries, stats = archive.write_archive(source, handle, archive.compress_argv(compression, 3))
     manifest = {"entries": entries, "archive": {"sha256": stats["sha256"]}}
-    good = open(out, "rb").read()
+    with open(out, "rb") as handle:
+        good = handle.read()
     with open(out, "wb") as handle:
         handle.write(good[: len(good) // 2])
     with pytest.raises(archive.ArchiveError) as truncated:

@@ -2,7 +2,7 @@ import datetime
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_retention import select
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def backup(day, hour=12, good=True, month=11):
