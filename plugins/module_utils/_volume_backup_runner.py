@@ -149,6 +149,7 @@ class VolumeBackup:
 
     # --- backup --------------------------------------------------------------------------------
     def backup(self, volume):
+        checked = time.monotonic()
         last_id, last = self.store.latest_good()
         containers = access.mounting_containers(self.client, self.name)
         mode = self.params["consistency"]
@@ -167,6 +168,7 @@ class VolumeBackup:
                 self.result["changes"] = self.change_report(changes)
                 if not any(changes.values()):
                     self.describe_backup(last_id, last)
+                    self.result["duration"] = round(time.monotonic() - checked, 3)  # the no-op check itself
                     return False
             else:
                 self.result["changes"] = {"first_backup": True}
