@@ -28,7 +28,15 @@ def describe(root, rel):
     )
     size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
     return "%r %o %d %d:%d %d %r %s %s" % (
-        rel, st.st_mode, size, st.st_uid, st.st_gid, st.st_mtime_ns, target, digest, ",".join(xattrs)
+        rel,
+        st.st_mode,
+        size,
+        st.st_uid,
+        st.st_gid,
+        st.st_mtime_ns,
+        target,
+        digest,
+        ",".join(xattrs),
     )
 
 
