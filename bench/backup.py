@@ -101,13 +101,7 @@ def timed_ssh(command):
 
 def module(**args):
     """Run volume_backup on the host; (result dict, wall seconds of the whole ansible run)."""
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "json",
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     cmd = [
         str(VENV_BIN / "ansible"),
         "-i",
@@ -117,11 +111,15 @@ def module(**args):
         "dockyard.fleet.volume_backup",
         "-a",
         json.dumps(args),
+        "-o",
     ]
     started = time.monotonic()
     run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
-    result = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"][HOST]
+    line = next((x for x in run.stdout.splitlines() if x.startswith(HOST + " | ")), "")
+    if "=> " not in line:
+        raise BenchError("volume_backup %s: no result (exit %d): %s%s" % (args, run.returncode, run.stdout, run.stderr))
+    result = json.loads(line.split("=> ", 1)[1])
     if run.returncode != 0 or result.get("failed"):
         raise BenchError("volume_backup %s failed: %s" % (args, result.get("msg")))
     return result, wall
@@ -162,7 +160,7 @@ def main(out_path):
             "verify": "none",
         }
         backup, dummy = module(**common)
-        verify, dummy = module(**dict(common, state="verify", verify="full"))
+        verify, dummy = module(**{**common, "state": "verify", "verify": "full"})
         noop, noop_wall = module(**common)
         if noop["changed"]:
             raise BenchError("the second backup of an unchanged volume wrote something: %s" % noop)
@@ -170,8 +168,8 @@ def main(out_path):
             "mkdir -p %s/extract && zstd -q -dc %s/baseline.tar.zst | tar -xf - -C %s/extract" % (DEST, DEST, DEST)
         )
         ssh("rm -rf %s/extract %s/baseline.tar.zst && docker volume rm %s >/dev/null" % (DEST, DEST, BIG))
-        restore, dummy = module(**dict(common, state="restore"))
-        small, dummy = module(**dict(common, volume=SMALL))
+        restore, dummy = module(**{**common, "state": "restore"})
+        small, dummy = module(**{**common, "volume": SMALL})
 
         mb = data_bytes / 1e6
         baseline_mb_s = mb / baseline_s

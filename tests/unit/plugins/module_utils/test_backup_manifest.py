@@ -55,7 +55,7 @@ def test_scan_reuses_hashes_of_unchanged_files(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(
         "ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest.file_sha256",
-        lambda path: calls.append(path),
+        calls.append,
     )
     again, dummy = scan(str(tmp_path), first)
     assert calls == []

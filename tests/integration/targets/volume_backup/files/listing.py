@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Print one sorted line per path under a directory: what a user compares after a restore.
 
 Type, size, mode, owner, mtime (ns), link target, sha256 and xattrs; independent of the

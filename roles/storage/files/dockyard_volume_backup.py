@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) dockyard.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -20,13 +19,13 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, "/usr/local/lib/dockyard-storage")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the collection's code, copied beside
 
-import docker  # noqa: E402 - after the path of the collection's code
-from docker.errors import ImageNotFound, NotFound  # noqa: E402
+import docker
+from docker.errors import ImageNotFound, NotFound
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore  # noqa: E402
-from ansible_collections.dockyard.fleet.plugins.module_utils._volume_backup_runner import VolumeBackup  # noqa: E402
+from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore
+from ansible_collections.dockyard.fleet.plugins.module_utils._volume_backup_runner import VolumeBackup
 
 DEFAULTS = {
     "state": "backup",
@@ -46,7 +45,7 @@ DEFAULTS = {
 }
 
 
-class Failed(Exception):
+class JobFailedError(Exception):
     pass
 
 
@@ -60,7 +59,7 @@ class JobModule:
         self.params = params
 
     def fail_json(self, **result):
-        raise Failed(json.dumps(result, default=str))
+        raise JobFailedError(json.dumps(result, default=str))
 
 
 class Client:
@@ -85,7 +84,7 @@ def run(job_path):
     params = dict(DEFAULTS, **{k: v for k, v in job.items() if k in DEFAULTS or k in ("volume", "destination")})
     try:
         result = VolumeBackup(JobModule(params), Client()).run()
-    except Failed as exc:
+    except JobFailedError as exc:
         print("backup of %s FAILED: %s" % (job["volume"], exc), file=sys.stderr)
         return 1
     print(json.dumps({k: v for k, v in result.items() if k != "changes"}, default=str))
@@ -93,18 +92,32 @@ def run(job_path):
     if offhost:
         source = os.path.join(job["destination"], job["volume"]) + "/"
         ssh = "ssh -i %s -o BatchMode=yes -o StrictHostKeyChecking=accept-new" % job.get("offhost_ssh_key", "")
-        cmd = ["rsync", "-a", "--mkpath", "--delete-after", "--exclude", ".lock", "--exclude", ".*.partial", "-e", ssh,
-               source, "%s/%s/" % (offhost.rstrip("/"), job["volume"])]
+        cmd = [
+            "rsync",
+            "-a",
+            "--mkpath",
+            "--delete-after",
+            "--exclude",
+            ".lock",
+            "--exclude",
+            ".*.partial",
+            "-e",
+            ssh,
+            source,
+            "%s/%s/" % (offhost.rstrip("/"), job["volume"]),
+        ]
         copy = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if copy.returncode != 0:
-            print("off-host copy of %s to %s FAILED: %s" % (job["volume"], offhost, copy.stderr.strip()), file=sys.stderr)
+            print(
+                "off-host copy of %s to %s FAILED: %s" % (job["volume"], offhost, copy.stderr.strip()), file=sys.stderr
+            )
             return 2
         print("copied %s off-host to %s" % (job["volume"], offhost))
     return 0
 
 
 def status(job_paths):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     client, stale, report = Client(), False, []
     for path in job_paths:
         job = load(path)
