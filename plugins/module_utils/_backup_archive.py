@@ -27,6 +27,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
 )
 
 CHUNK = 1 << 20
+# tarfile's stream reader slices its buffer on every read (headers are 512 bytes): keep it small.
+READ_BUFFER = 1 << 16
 HOLE_BLOCK = 1 << 16
 ZERO_BLOCK = bytes(HOLE_BLOCK)
 XATTR_PREFIX = "SCHILY.xattr."
@@ -86,6 +88,26 @@ class _HashingWriter:
         self.handle.write(data)
         self.count += len(data)
         return len(data)
+
+
+class _PipeSink:
+    """A write-only file object with tell(), so tarfile's plain "w" mode can write to a pipe.
+
+    Stream mode ("w|") buffers through bytes concatenation and slicing, which copies its whole
+    buffer for every small write: several times slower than handing tar's writes straight on.
+    """
+
+    def __init__(self, target):
+        self.target = target
+        self.count = 0
+
+    def write(self, data):
+        self.target.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.count
 
 
 def _start_pipeline(argvs, stdin, stdout):
@@ -183,7 +205,7 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
         tar_out = sink
     entries, skipped, bytes_in = [], [], 0
     try:
-        with tarfile.open(fileobj=tar_out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+        with tarfile.open(fileobj=_PipeSink(tar_out), mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar:
             for entry in iter_entries(root, previous, "none", skipped):
                 info = _tarinfo(entry)
                 if entry["type"] == "file":
@@ -328,7 +350,7 @@ def read_archive(path, filters, manifest, extract_root=None):
     reader = _ArchiveReader(path, filters)
     with reader as stream:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=READ_BUFFER) as tar:
                 for member in tar:
                     current = member.name
                     if current not in expected:
