@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import ipaddress
 import json
 import os
 import re
@@ -361,7 +362,9 @@ DATA = None
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--address", required=True, help="address to listen on (the fleet gateway)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", help="address to listen on")
+    where.add_argument("--subnet", help="listen on the first address of this subnet (the fleet gateway)")
     parser.add_argument("--es-port", type=int, default=9200)
     parser.add_argument("--tcp-port", type=int, default=5044, help="TCP JSON lines; 0 disables it")
     parser.add_argument("--control-port", type=int, default=9299)
@@ -385,9 +388,12 @@ def wait_listening(address, port, timeout=10):
 def main(argv=None):
     global DATA
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.subnet:
+        args.address = str(next(ipaddress.ip_network(args.subnet).hosts()))
     if args.daemon and os.fork():
         ok = wait_listening(args.address, args.control_port)
-        print(json.dumps({"started": ok, "control": "http://%s:%d" % (args.address, args.control_port)}))
+        print(json.dumps({"started": ok, "address": args.address,
+                          "control": "http://%s:%d" % (args.address, args.control_port)}))
         return 0 if ok else 1
     if args.daemon:
         os.setsid()
