@@ -114,16 +114,14 @@ kept:
 
 import re
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_recreate import recreate_with_log_config
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient,
     DockerException,
     RequestException,
     docker_module,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._log_shipping import (
-    log_config_drift,
-    wait_until_shipped,
-)
+from ansible_collections.dockyard.fleet.plugins.module_utils._log_shipping import log_config_drift
 
 
 def drifted_containers(client, driver, options):
@@ -146,68 +144,6 @@ def drifted_containers(client, driver, options):
     return sorted(drifted, key=lambda item: item["name"])
 
 
-def create_body(info, driver, options):
-    """The create request of a copy of the container `info` with another log configuration."""
-    body = dict(info["Config"])
-    host_config = dict(info["HostConfig"])
-    host_config["LogConfig"] = {"Type": driver, "Config": {k: str(v) for k, v in options.items()}}
-    body["HostConfig"] = host_config
-    networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
-    mode = host_config.get("NetworkMode") or ""
-    if mode in networks:  # the API of engines before 24 takes one network at creation
-        endpoint = networks[mode]
-        body["NetworkingConfig"] = {
-            "EndpointsConfig": {
-                mode: {
-                    "IPAMConfig": endpoint.get("IPAMConfig"),
-                    "Aliases": [a for a in endpoint.get("Aliases") or [] if a != info["Id"][:12]],
-                }
-            }
-        }
-    return body, {name: net for name, net in networks.items() if name != mode}
-
-
-def recreate_one(client, module, item):
-    """Rename, create the copy, stop the old, start the new; the old is removed once shipped."""
-    api = client.api
-    info = api.inspect_container(item["id"])
-    name = item["name"]
-    old_name = "%s-logdrift-%s" % (name, item["id"][:12])
-    body, extra_networks = create_body(info, module.params["driver"], module.params["options"])
-    api.rename(item["id"], old_name)
-    try:
-        new = api.post(api._url("/containers/create"), json=body, params={"name": name})
-        new_id = api._result(new, True)["Id"]
-        for net_name, endpoint in extra_networks.items():
-            api.connect_container_to_network(
-                new_id, net_name, aliases=endpoint.get("Aliases"), ipv4_address=(endpoint.get("IPAMConfig") or {}).get("IPv4Address")
-            )
-        if item["running"]:
-            api.stop(item["id"], timeout=module.params["stop_timeout"])
-            api.start(new_id)
-    except (DockerException, RequestException) as exc:
-        rollback(api, item, name)
-        client.fail("recreating container %s failed, the old one is back: %s" % (name, exc))
-    log_path = info.get("LogPath")
-    left = None
-    if log_path:
-        left = wait_until_shipped(log_path, module.params["shipper_state_dir"], module.params["shipped_timeout"])
-    if left:
-        return False  # keep the old container: its log has not been read entirely
-    api.remove_container(item["id"])
-    return True
-
-
-def rollback(api, item, name):
-    try:
-        api.remove_container(name, force=True)
-    except (DockerException, RequestException):
-        pass
-    api.rename(item["id"], name)
-    if item["running"]:
-        api.start(item["id"])
-
-
 def main():
     argument_spec = {
         "driver": {"type": "str", "required": True},
@@ -222,7 +158,9 @@ def main():
     try:
         match = re.compile(module.params["recreate_match"])
     except re.error as exc:
-        module.fail_json(msg="recreate_match %r is not a regular expression: %s" % (module.params["recreate_match"], exc))
+        module.fail_json(
+            msg="recreate_match %r is not a regular expression: %s" % (module.params["recreate_match"], exc)
+        )
     client = DockerClient(module)
     recreated, kept = [], []
     try:
@@ -231,7 +169,15 @@ def main():
             for item in drifted:
                 if "-logdrift-" in item["name"] or not match.search(item["name"]):
                     continue
-                if module.check_mode or recreate_one(client, module, item):
+                if module.check_mode or recreate_with_log_config(
+                    client,
+                    item,
+                    module.params["driver"],
+                    module.params["options"],
+                    module.params["stop_timeout"],
+                    module.params["shipper_state_dir"],
+                    module.params["shipped_timeout"],
+                ):
                     recreated.append(item["name"])
                 else:
                     kept.append("%s-logdrift-%s" % (item["name"], item["id"][:12]))

@@ -76,7 +76,9 @@ def main(argv=None):
     if es_url and args.channel == "es":
         result = check_elasticsearch(es_url, os.environ.get("DOCKYARD_ES_INDEX", "logs-*"), args.run, args.count)
     else:
-        result = http_json("%s/_dockyard/check?run=%s&count=%d&channel=%s" % (args.control, args.run, args.count, args.channel))
+        result = http_json(
+            "%s/_dockyard/check?run=%s&count=%d&channel=%s" % (args.control, args.run, args.count, args.channel)
+        )
     print(json.dumps(result))
     return 0
 

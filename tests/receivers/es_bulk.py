@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import ipaddress
 import json
 import os
@@ -109,12 +110,16 @@ def bulk_items(body):
     while index < len(lines):
         try:
             action_line = json.loads(lines[index])
-            (action, meta), = action_line.items()
+            ((action, meta),) = action_line.items()
         except ValueError as exc:
-            raise BulkError("Malformed action/metadata line [%d], expected a simple JSON object: %s" % (index + 1, exc))
+            raise BulkError(
+                "Malformed action/metadata line [%d], expected a simple JSON object: %s" % (index + 1, exc)
+            ) from exc
         if action not in ("index", "create", "update", "delete"):
-            raise BulkError("Malformed action/metadata line [%d], expected one of [create, delete, index, update] "
-                            "but found [%s]" % (index + 1, action))
+            raise BulkError(
+                "Malformed action/metadata line [%d], expected one of [create, delete, index, update] "
+                "but found [%s]" % (index + 1, action)
+            )
         if "_type" in meta:  # Elasticsearch 8 removed mapping types
             raise BulkError("Action/metadata line [%d] contains an unknown parameter [_type]" % (index + 1))
         if action == "delete":
@@ -126,7 +131,7 @@ def bulk_items(body):
         try:
             source = json.loads(lines[index + 1])
         except ValueError as exc:
-            raise BulkError("failed to parse source of line [%d]: %s" % (index + 2, exc))
+            raise BulkError("failed to parse source of line [%d]: %s" % (index + 2, exc)) from exc
         yield action, meta, source
         index += 2
 
@@ -136,8 +141,10 @@ class BulkError(Exception):
 
 
 def es_error(reason, status=400, kind="illegal_argument_exception"):
-    return status, {"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
-                    "status": status}
+    return status, {
+        "error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
+        "status": status,
+    }
 
 
 def handle_bulk(path_index, body):
@@ -154,22 +161,61 @@ def handle_bulk(path_index, body):
         doc_id = meta.get("_id")
         if not target:
             errors = True
-            items.append({action: {"status": 400, "error": {"type": "action_request_validation_exception",
-                                                               "reason": "Validation Failed: 1: index is missing;"}}})
+            items.append(
+                {
+                    action: {
+                        "status": 400,
+                        "error": {
+                            "type": "action_request_validation_exception",
+                            "reason": "Validation Failed: 1: index is missing;",
+                        },
+                    }
+                }
+            )
             continue
         if SETTINGS.pushback == "items":
             errors = True
-            items.append({action: {"_index": target, "status": 429, "error": {
-                "type": "es_rejected_execution_exception", "reason": "rejected execution (test receiver push-back)"}}})
+            items.append(
+                {
+                    action: {
+                        "_index": target,
+                        "status": 429,
+                        "error": {
+                            "type": "es_rejected_execution_exception",
+                            "reason": "rejected execution (test receiver push-back)",
+                        },
+                    }
+                }
+            )
             continue
         if target != target.lower():
             errors = True
-            items.append({action: {"_index": target, "status": 400, "error": {
-                "type": "invalid_index_name_exception", "reason": "Invalid index name [%s], must be lowercase" % target}}})
+            items.append(
+                {
+                    action: {
+                        "_index": target,
+                        "status": 400,
+                        "error": {
+                            "type": "invalid_index_name_exception",
+                            "reason": "Invalid index name [%s], must be lowercase" % target,
+                        },
+                    }
+                }
+            )
             continue
         STORE.record(source, doc_id=(target, doc_id) if doc_id else None, channel="es")
-        items.append({action: {"_index": target, "_id": doc_id or "auto", "_version": 1, "result": "created",
-                               "_shards": {"total": 1, "successful": 1, "failed": 0}, "status": 201}})
+        items.append(
+            {
+                action: {
+                    "_index": target,
+                    "_id": doc_id or "auto",
+                    "_version": 1,
+                    "result": "created",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "status": 201,
+                }
+            }
+        )
     took = int((time.monotonic() - started) * 1000)
     return 200, {"took": took, "errors": errors, "items": items}
 
@@ -194,20 +240,26 @@ class ESHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def do_GET(self):  # noqa: N802 - http.server naming
+    def do_GET(self):
         if self.path in ("/", ""):
-            self.reply(200, {"name": "dockyard-test", "cluster_name": "dockyard-test",
-                             "version": {"number": "8.13.0", "build_flavor": "default"},
-                             "tagline": "You Know, for Search"})
+            self.reply(
+                200,
+                {
+                    "name": "dockyard-test",
+                    "cluster_name": "dockyard-test",
+                    "version": {"number": "8.13.0", "build_flavor": "default"},
+                    "tagline": "You Know, for Search",
+                },
+            )
         else:
             self.reply(*es_error("no handler for GET %s" % self.path, 400))
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.read_body()
         path = urlparse(self.path).path.strip("/").split("/")
         if path[-1] == "_bulk" and len(path) <= 2:
@@ -232,7 +284,7 @@ class ControlHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/_dockyard/check":
@@ -242,13 +294,19 @@ class ControlHandler(BaseHTTPRequestHandler):
                 self.reply(200, list(STORE.docs.get((query.get("channel", "es"), query["run"]), [])))
         elif url.path == "/_dockyard/stats":
             with STORE.lock:
-                self.reply(200, {"counters": dict(STORE.counters), "pushback": SETTINGS.pushback,
-                                 "data_listening": DATA.listening,
-                                 "runs": {"%s:%s" % r: sum(c.values()) for r, c in STORE.seqs.items()}})
+                self.reply(
+                    200,
+                    {
+                        "counters": dict(STORE.counters),
+                        "pushback": SETTINGS.pushback,
+                        "data_listening": DATA.listening,
+                        "runs": {"%s:%s" % r: sum(c.values()) for r, c in STORE.seqs.items()},
+                    },
+                )
         else:
             self.reply(404, {"error": "unknown path %s" % url.path})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -299,10 +357,8 @@ class TrackedConnections:
 
     def cut_connections(self):
         for request in list(self.connections):
-            try:
+            with contextlib.suppress(OSError):
                 request.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class ThreadingTCP(TrackedConnections, socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -392,8 +448,11 @@ def main(argv=None):
         args.address = str(next(ipaddress.ip_network(args.subnet).hosts()))
     if args.daemon and os.fork():
         ok = wait_listening(args.address, args.control_port)
-        print(json.dumps({"started": ok, "address": args.address,
-                          "control": "http://%s:%d" % (args.address, args.control_port)}))
+        print(
+            json.dumps(
+                {"started": ok, "address": args.address, "control": "http://%s:%d" % (args.address, args.control_port)}
+            )
+        )
         return 0 if ok else 1
     if args.daemon:
         os.setsid()
