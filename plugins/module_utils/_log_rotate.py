@@ -44,7 +44,8 @@ def copy_name(path, index, date_suffix, compress, now=None):
     """path.1 (path.1.gz), or path-YYYYmmdd-HHMMSS(.gz) with date_suffix."""
     suffix = ".gz" if compress else ""
     if date_suffix:
-        return "%s-%s%s" % (path, time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now)), suffix)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+        return "%s-%s%s" % (path, stamp, suffix)
     return "%s.%d%s" % (path, index, suffix)
 
 
