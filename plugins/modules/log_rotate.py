@@ -22,7 +22,7 @@ description:
   - V(native) recreates the containers with Docker's own rotation (json-file C(max-size)/C(max-file)), for legacy
     containers created without limits; their old log is removed with them once the shipper has read it.
   - A file the shipper (rsyslog imfile, from its state files) has not finished reading is not rotated unless
-    O(force=true): rotating it would lose what the shipper has not read yet.
+    O(force=true), as rotating it would lose what the shipper has not read yet.
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
@@ -229,12 +229,10 @@ def new_copy(module, path):
 
 
 def finish_copy(module, target, final):
-    """Compress the copy when asked; bytes freed by compression."""
-    if not module.params["compress"]:
-        return 0
-    before = os.path.getsize(target)
-    compress_file(target, final)
-    return before - os.path.getsize(final)
+    """Compress the copy when asked; the size of the copy left on disk."""
+    if module.params["compress"]:
+        compress_file(target, final)
+    return os.path.getsize(final)
 
 
 def wait_running(client, name, timeout):
@@ -256,14 +254,15 @@ def wait_running(client, name, timeout):
 def rotate_truncate(module, path):
     target, final, freed = new_copy(module, path)
     copied, at_risk = copy_then_truncate(path, target)
-    freed += copied + finish_copy(module, target, final)
+    freed += copied + at_risk - finish_copy(module, target, final)  # the live file shrank by copied + at_risk
     return final, freed, at_risk
 
 
 def rotate_rename(module, path):
     target, final, freed = new_copy(module, path)
     os.rename(path, target)
-    return final, freed + os.path.getsize(target) + finish_copy(module, target, final)
+    size = os.path.getsize(target)
+    return final, freed + size - finish_copy(module, target, final)
 
 
 def run_rename_restart(module, client, due_files, result):
@@ -307,7 +306,7 @@ def run_syslog(module, due_files, result):
         with open(module.params["rsyslog_pidfile"], encoding="utf-8") as handle:
             os.kill(int(handle.read().strip()), signal.SIGHUP)  # rsyslog reopens (creates) its files
     for path, target, final, freed, reason in renamed:
-        freed += os.path.getsize(target) + finish_copy(module, target, final)
+        freed += os.path.getsize(target) - finish_copy(module, target, final)
         result["rotated"].append({"path": path, "copy": final, "reason": reason, "bytes_at_risk": 0})
         result["bytes_freed"] += freed
 
