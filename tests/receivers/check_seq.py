@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Which sequence numbers of a test run arrived: check_seq.py --run R --count N [--channel es|tcp].
 
 Asks the test receiver (es_bulk.py) through its control port, or, when DOCKYARD_ES_URL is set
@@ -66,7 +65,7 @@ def check_elasticsearch(es_url, index, run, count):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--run", required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--channel", default="es", choices=["es", "tcp"])

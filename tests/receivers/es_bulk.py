@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Test receivers for the logging role: an Elasticsearch `_bulk` endpoint and a TCP JSON-lines input.
 
 Elasticsearch and Logstash cannot be installed on the test machine, so the tests ship to this process.
@@ -417,7 +416,7 @@ DATA = None
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--address", help="address to listen on")
     where.add_argument("--subnet", help="listen on the first address of this subnet (the fleet gateway)")

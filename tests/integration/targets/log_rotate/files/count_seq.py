@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """count_seq.py RUN FILE...: which sequence numbers of RUN are in FILEs (gzip too), as JSON.
 
 Lines look like "run=RUN seq=N ...". Missing = numbers between 0 and the highest seen that are in no file.
