@@ -17,7 +17,7 @@ description:
   - V(rename_restart) stops the containers writing the file (one after the other, each started again and, when
     it has a health check, healthy before the next), renames the file while nothing writes to it, then starts
     the container, which creates a new file. Nothing is lost; one restart per container.
-  - V(syslog) is for files rsyslog writes (apps logging to /dev/log): rename, then SIGHUP rsyslog, which
+  - V(syslog) is for files rsyslog writes (apps logging to /dev/log). It renames, then sends SIGHUP to rsyslog, which
     reopens (creates) the file. Nothing is lost and no container restarts.
   - V(native) recreates the containers with Docker's own rotation (json-file C(max-size)/C(max-file)), for legacy
     containers created without limits; their old log is removed with them once the shipper has read it.
