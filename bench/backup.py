@@ -19,6 +19,7 @@ MB = 10^6 bytes. Everything is removed at the end (finally).
 """
 
 import datetime
+import functools
 import json
 import os
 import subprocess
@@ -27,9 +28,9 @@ import time
 
 import yaml
 from _bench import INVENTORY, REPO, VENV_BIN, BenchError
+from _bench import ssh as fleet_ssh
 
 HOST = "host1"
-KEY = REPO / ".fleet/id_ed25519"
 BIG_MB = int(os.environ.get("BENCH_BACKUP_MB", "2048"))
 SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "100000"))
 DEST = "/srv/bench-backup"
@@ -66,31 +67,15 @@ for i in range(count):
 """
 
 
-def address():
+@functools.cache
+def address():  # read once: every ssh() call needs it
     inventory = yaml.safe_load(INVENTORY.read_text())
     return inventory["all"]["children"]["docker_hosts"]["hosts"][HOST]["ansible_host"]
 
 
 def ssh(command, stdin=None, timeout=3600):
-    cmd = [
-        "ssh",
-        "-i",
-        str(KEY),
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "BatchMode=yes",
-        "root@%s" % address(),
-        command,
-    ]
-    run = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False, timeout=timeout)
-    if run.returncode != 0:
-        raise BenchError("%s failed (exit %d): %s" % (command, run.returncode, run.stderr.strip()))
-    return run.stdout
+    """A command on the bench host (bench._bench.ssh)."""
+    return fleet_ssh(address(), command, stdin=stdin, timeout=timeout)
 
 
 def timed_ssh(command):

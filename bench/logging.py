@@ -30,10 +30,9 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from _bench import INVENTORY, REPO, BenchError, run_playbook
+from _bench import INVENTORY, REPO, BenchError, run_playbook, ssh
 
 PLAYS = REPO / "bench/logging"
-KEY = REPO / ".fleet/id_ed25519"
 LINES = 1_000_000
 OUTAGE_LINES = 20_000
 OUTAGE_SECONDS = 30
@@ -47,17 +46,6 @@ def inventory():
     hosts = data["all"]["children"]["docker_hosts"]["hosts"]
     first = next(iter(hosts))
     return hosts[first]["ansible_host"], data["all"]["vars"]
-
-
-def ssh(address, command, check=True, timeout=600):
-    import subprocess
-
-    cmd = ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
-    cmd += ["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@%s" % address, command]
-    run = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-    if check and run.returncode != 0:
-        raise BenchError("on %s: %s failed (exit %d): %s" % (address, command, run.returncode, run.stderr.strip()))
-    return run.stdout
 
 
 def control(url, method="GET"):
