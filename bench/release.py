@@ -14,7 +14,8 @@ during each phase, from LEAD_SECONDS before the playbook starts to TAIL_SECONDS 
            differences), so the module's share can be seen.
   anchor   community.docker.docker_container (from PyPI `ansible`, in a venv under
            ${DOCKYARD_FLEET_CACHE:-~/.cache/dockyard-fleet}/anchor-venv made on demand):
-           the same v1 -> v2 change of image (a recreate) on port 18091.
+           the same v1 -> v2 change of image (a recreate) on port 18091, and its own
+           no-op re-run (anchor.noop_seconds; noop_ratio_ours_to_anchor puts ours beside it).
 
 A keep-alive worker retries once on a fresh connection only when its reused connection was
 closed before any response byte (what nginx does to idle keep-alive connections on a graceful
@@ -183,11 +184,21 @@ def run_anchor(client, anchor_bin):
     phase = under_load(client, "anchor.yml", {"bench_version": "good2"}, anchor_bin)
     if phase["last_version"] == served_v1:
         raise BenchError("anchor: still %s answering" % served_v1)
+    # The anchor's own no-op re-run (docker_container with nothing to change), for scale:
+    # both pay ansible-playbook's start-up and one SSH round trip.
+    noop = []
+    for dummy in range(NOOP_ROUNDS):
+        seconds, output = playbook("anchor.yml", {"bench_version": "good2"}, anchor_bin)
+        if changed_count(output):
+            raise BenchError("the anchor's no-op re-run changed something:\n%s" % output)
+        noop.append(seconds)
     return {
         "failed_requests": phase["failed_requests"],
         "total_requests": phase["total_requests"],
         "retried_on_reused_connection": phase["retried_on_reused_connection"],
         "release_seconds": phase["playbook_seconds"],
+        "noop_seconds": round(statistics.median(noop), 2),
+        "noop_rounds": noop,
         "phases": {"v1_to_v2": phase},
     }
 
@@ -217,6 +228,7 @@ def main(out_path):
         "rollback_under_5s": ours["rollback_seconds"] < TARGETS["rollback_seconds"],
         "noop_under_1_5s": ours["noop_seconds"] < TARGETS["noop_seconds"],
     }
+    result["noop_ratio_ours_to_anchor"] = round(ours["noop_seconds"] / result["anchor"]["noop_seconds"], 2)
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     Path(out_path).write_text(json.dumps(result, indent=2) + "\n")
     for name in ("ours", "anchor"):
