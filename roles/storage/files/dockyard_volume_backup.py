@@ -9,7 +9,7 @@
                                            when one is older than the job's max_age (or missing while the
                                            volume itself is older than that)
 
-The backup itself is the collection's own code (the volume_backup module's runner), copied beside this
+The backup itself is the collection's own code (the volume_backup module's runner), bundled with this
 script by the role, so a timer run and an Ansible run write the same archives and manifests.
 """
 
@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the collection's code, copied beside
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the zip application holding the code
 
 import docker
 from docker.errors import ImageNotFound, NotFound

@@ -1,0 +1,67 @@
+# Copyright (c) dockyard.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run on the controller by the storage role: bundle the backup command and the collection's code it
+imports into one zip application (python3 runs it directly: the command is its __main__.py).
+
+  make_code_bundle.py OUT.zip MAIN.py MODULE_UTILS_DIR FILE...
+
+The zip is byte-for-byte the same for the same sources (fixed timestamps, sorted entries), so the
+role's copy of it to each host is one transfer when the code changed and a no-op otherwise, instead
+of one round trip per file. Written atomically: two plays bundling at once never see half a zip.
+"""
+
+import os
+import sys
+import tempfile
+import zipfile
+
+PACKAGE = "ansible_collections/dockyard/fleet/plugins/module_utils"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def entries(main_path, module_utils_dir, files):
+    """(name in the zip, source bytes) of the bundle, sorted."""
+    found = {"__main__.py": read(main_path)}
+    parts = PACKAGE.split("/")
+    for depth in range(1, len(parts) + 1):
+        found["/".join(parts[:depth]) + "/__init__.py"] = b""
+    for name in files:
+        found["%s/%s" % (PACKAGE, name)] = read(os.path.join(module_utils_dir, name))
+    return sorted(found.items())
+
+
+def read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def write_bundle(out_path, items):
+    directory = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".bundle-")
+    try:
+        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for name, data in items:
+                info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                bundle.writestr(info, data)
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, out_path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def main(argv):
+    if len(argv) < 4:
+        sys.stderr.write(__doc__)
+        return 2
+    out_path, main_path, module_utils_dir = argv[0], argv[1], argv[2]
+    write_bundle(out_path, entries(main_path, module_utils_dir, argv[3:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
