@@ -2,7 +2,8 @@
 
 1. the example app's deploy side (examples/apps/demo-app) goes into a Git repository
    (.fleet/git/demo-app), as a team keeps it;
-2. playbooks/site.yml with the prod example inventory: Docker hosts, overlay network,
+2. playbooks/site.yml with the prod example inventory: Docker hosts, logging (to the
+   test Elasticsearch receiver it starts on the fleet gateway), overlay network, storage,
    demo-app v1 released from Git;
 3. demo-app v2 released by site.yml while every host takes HTTP traffic;
 4. site.yml --check: nothing left to change;
@@ -11,9 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -85,14 +88,44 @@ def overlay_subnet(host: str) -> str:
     return ssh(host, command, check=False, timeout=30).strip() or "-"
 
 
+def start_log_receiver(gateway: str) -> str:
+    """The test Elasticsearch (_bulk) receiver on the fleet gateway, where the inventories ship logs.
+
+    It keeps running after the demo so its numbers can be looked at; make fleet-down stops it.
+    Returns its control URL.
+    """
+    pidfile = FLEET / "es-receiver.pid"
+    if pidfile.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        time.sleep(1)
+    argv = [sys.executable, str(REPO / "tests/receivers/es_bulk.py"), "--address", gateway, "--daemon"]
+    argv += ["--pidfile", str(pidfile), "--logfile", str(FLEET / "es-receiver.log")]
+    started = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+    return started["control"]
+
+
+def log_indices(control: str, app: str, wait: float = 30) -> dict:
+    """Documents per Elasticsearch index of the app, once some arrived (or after `wait` seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        with urllib.request.urlopen(f"{control}/_dockyard/stats", timeout=5) as answer:
+            indices = json.loads(answer.read().decode()).get("indices", {})
+        ours = {name: count for name, count in indices.items() if name.startswith(f"logs-{app}-")}
+        if ours or time.monotonic() > deadline:
+            return ours
+        time.sleep(1)
+
+
 def main():
     fleet = json.loads((FLEET / "fleet.json").read_text())
     fleet_vars = json.loads((FLEET / "fleet-vars.yml").read_text())
     versions = fleet_vars["fleet_demo_app_versions"]
     hosts = fleet["hosts"]
     git_root = make_app_repository()
+    control = start_log_receiver(fleet_vars["fleet_gateway"])
 
-    say("site.yml: Docker hosts, overlay network, demo-app v1 from Git (prod inventory)")
+    say("site.yml: Docker hosts, logging, overlay network, storage, demo-app v1 from Git (prod inventory)")
     started = time.monotonic()
     site(git_root, versions["good"])
     converge_seconds = time.monotonic() - started
@@ -116,6 +149,10 @@ def main():
         f"(from this machine: {fleet_vars['fleet_origin_registry_local']})"
     )
     print(f"app config repository:                    {git_root / APP} (deploy/app.yml, deploy/config/)")
+    indices = log_indices(control, APP)
+    shown = ", ".join(f"{name} ({count} documents)" for name, count in sorted(indices.items())) or "none yet"
+    print(f"container logs (Elasticsearch _bulk):     http://{fleet_vars['fleet_gateway']}:9200, index {shown}")
+    print(f"                                          counts: {control}/_dockyard/stats")
     print(f"converge of site.yml:                     {converge_seconds:.0f} s")
     print()
     print(
@@ -137,8 +174,8 @@ def main():
     print(f"site.yml --check after the demo: {'no changes' if not left else 'CHANGES: ' + '; '.join(left)}")
     print(f"try: curl http://{next(iter(hosts.values()))}:{APP_PORT}/config")
     print("     make fleet-down   # when you are done")
-    if failed or left:
-        raise SystemExit("demo: requests failed or site.yml is not idempotent")
+    if failed or left or not indices:
+        raise SystemExit("demo: requests failed, site.yml is not idempotent, or no container log was shipped")
 
 
 if __name__ == "__main__":

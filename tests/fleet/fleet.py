@@ -18,11 +18,13 @@ docker CLI are used, so this runs before `make setup` has made a venv.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -755,6 +757,8 @@ def write_inventory(settings: Settings) -> Path:
                 "fleet_ca_cert": str(settings.state_dir / "ca/ca.crt"),
                 "fleet_ca_key": str(settings.state_dir / "ca/ca.key"),
                 "fleet_subnet": str(settings.subnet),
+                # The controller's address on the fleet network (where test receivers listen).
+                "fleet_gateway": settings.gateway,
                 "fleet_demo_app_image": f"{settings.origin_fleet}/demo-app",
                 "fleet_demo_app_versions": demo_tags,
             },
@@ -827,7 +831,18 @@ def remove_containers() -> None:
         docker("rm", "-f", "-v", *ids)
 
 
+def stop_test_receiver(settings: Settings) -> None:
+    """The logging role's test receiver (tests/receivers/es_bulk.py) that make demo or a test left running."""
+    pidfile = settings.state_dir / "es-receiver.pid"
+    if not pidfile.exists():
+        return
+    with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+    pidfile.unlink()
+
+
 def cmd_down(settings: Settings) -> None:
+    stop_test_receiver(settings)
     remove_containers()
     for net in docker_out("network", "ls", "-q", "--filter", FLEET_FILTER).split():
         docker("network", "rm", net)

@@ -15,7 +15,7 @@ Every accepted document is recorded. A separate control port (never part of an o
                                         missing (first ones), duplicates (extra deliveries), distinct _ids;
                                         channel es (default) or tcp
   GET  /_dockyard/events?run=R[&channel=tcp]   the recorded documents of run R (JSON list)
-  GET  /_dockyard/stats                 counters
+  GET  /_dockyard/stats                 counters, documents per index
   POST /_dockyard/pushback?mode=M       M = off | request (HTTP 429 for the whole bulk) | items (per-item 429)
   POST /_dockyard/outage?seconds=S      close the data listeners (ES and TCP) for S seconds, then reopen
   POST /_dockyard/reset                 forget everything recorded
@@ -59,12 +59,17 @@ class Store:
             self.docs = collections.defaultdict(list)  # run -> [doc]
             self.ids = collections.defaultdict(set)  # run -> {_id}
             self.counters = collections.Counter()
+            self.indices = collections.Counter()  # Elasticsearch index -> documents
 
-    def record(self, doc, doc_id=None, channel="es"):
-        text = json.dumps(doc) if not isinstance(doc, str) else doc
+    def record(self, doc, doc_id=None, channel="es", index=None, text=None):
+        """One accepted document; `text` is its JSON as received (spares serializing it again)."""
+        if text is None:
+            text = json.dumps(doc) if not isinstance(doc, str) else doc
         match = SEQ.search(text)
         with self.lock:
             self.counters[channel + "_documents"] += 1
+            if index is not None:
+                self.indices[index] += 1
             if not match:
                 self.counters[channel + "_without_seq"] += 1
                 return
@@ -103,7 +108,7 @@ SETTINGS = Settings()
 
 
 def bulk_items(body):
-    """Pairs (action, meta, source or None, error) from an NDJSON bulk body, as Elasticsearch reads it."""
+    """(action, meta, source or None, source text or None) from an NDJSON bulk body, as Elasticsearch reads it."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     index = 0
     while index < len(lines):
@@ -122,7 +127,7 @@ def bulk_items(body):
         if "_type" in meta:  # Elasticsearch 8 removed mapping types
             raise BulkError("Action/metadata line [%d] contains an unknown parameter [_type]" % (index + 1))
         if action == "delete":
-            yield action, meta, None
+            yield action, meta, None, None
             index += 1
             continue
         if index + 1 >= len(lines):
@@ -131,7 +136,7 @@ def bulk_items(body):
             source = json.loads(lines[index + 1])
         except ValueError as exc:
             raise BulkError("failed to parse source of line [%d]: %s" % (index + 2, exc)) from exc
-        yield action, meta, source
+        yield action, meta, source, lines[index + 1].decode("utf-8", "replace")
         index += 2
 
 
@@ -155,7 +160,7 @@ def handle_bulk(path_index, body):
     except BulkError as exc:
         return es_error(str(exc))
     items, errors = [], False
-    for action, meta, source in parsed:
+    for action, meta, source, text in parsed:
         target = meta.get("_index") or path_index
         doc_id = meta.get("_id")
         if not target:
@@ -202,7 +207,7 @@ def handle_bulk(path_index, body):
                 }
             )
             continue
-        STORE.record(source, doc_id=(target, doc_id) if doc_id else None, channel="es")
+        STORE.record(source, doc_id=(target, doc_id) if doc_id else None, channel="es", index=target, text=text)
         items.append(
             {
                 action: {
@@ -297,6 +302,7 @@ class ControlHandler(BaseHTTPRequestHandler):
                     200,
                     {
                         "counters": dict(STORE.counters),
+                        "indices": dict(STORE.indices),
                         "pushback": SETTINGS.pushback,
                         "data_listening": DATA.listening,
                         "runs": {"%s:%s" % r: sum(c.values()) for r, c in STORE.seqs.items()},
@@ -336,7 +342,7 @@ class JSONLinesHandler(socketserver.StreamRequestHandler):
             except ValueError:
                 STORE.counters["tcp_unparsable"] += 1
                 continue
-            STORE.record(doc, channel="tcp")
+            STORE.record(doc, channel="tcp", text=line.decode("utf-8", "replace"))
 
 
 class TrackedConnections:
