@@ -40,16 +40,26 @@ def say(text):
 
 
 def make_app_repository() -> Path:
-    """The deploy side of demo-app in a Git repository (made once; a team's repo in real life)."""
+    """The deploy side of demo-app in a Git repository (a team's repo in real life).
+
+    Made on first use; later uses commit what changed in examples/apps/demo-app since, as a
+    team would, so the demo always deploys the example as it is in this checkout.
+    """
     root = FLEET / "git"
     repo = root / APP
+    git = ["git", "-C", str(repo), "-c", "user.name=demo", "-c", "user.email=demo@dockyard.test"]
     if not (repo / ".git").is_dir():
         shutil.rmtree(repo, ignore_errors=True)
-        shutil.copytree(REPO / "examples" / "apps" / APP, repo)
-        git = ["git", "-C", str(repo), "-c", "user.name=demo", "-c", "user.email=demo@dockyard.test"]
+        repo.mkdir(parents=True)
         subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-        subprocess.run([*git, "add", "-A"], check=True)
-        subprocess.run([*git, "commit", "-qm", f"{APP}: deploy side"], check=True)
+    for entry in repo.iterdir():
+        if entry.name != ".git":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    shutil.copytree(REPO / "examples" / "apps" / APP, repo, dirs_exist_ok=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    status = subprocess.run([*git, "status", "--porcelain"], check=True, capture_output=True, text=True).stdout
+    if status.strip():
+        subprocess.run([*git, "commit", "-qm", f"{APP}: deploy side from examples/apps/{APP}"], check=True)
     return root
 
 
