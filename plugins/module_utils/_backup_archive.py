@@ -239,16 +239,6 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
     return entries, stats
 
 
-def archive_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(CHUNK)
-            if not chunk:
-                return digest.hexdigest()
-            digest.update(chunk)
-
-
 class _ArchiveReader:
     """Iterate the members of an archive file through the decode filters, hashing the file as it is fed."""
 

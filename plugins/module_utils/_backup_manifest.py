@@ -36,6 +36,7 @@ def backup_time(backup_id_text):
 
 
 def file_sha256(path):
+    """sha256 (hex) of a file's bytes: the one file hasher, for volume files and archives alike."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while True:

@@ -35,6 +35,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
     MANIFEST_FORMAT,
     backup_id,
     compare_entries,
+    file_sha256,
     scan,
     summary,
 )
@@ -256,7 +257,7 @@ class VolumeBackup:
                     raise archive.ArchiveError(
                         None, "archive is %d bytes, the manifest says %d" % (size, manifest["archive"]["size"])
                     )
-                digest = archive.archive_sha256(path)
+                digest = file_sha256(path)
                 if digest != manifest["archive"]["sha256"]:
                     raise archive.ArchiveError(
                         None,
