@@ -180,7 +180,7 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
     """Stream the tree at root as tar through `filters` (argv list) into out_handle (a binary file).
 
     Returns (entries with sha256, {"bytes_in", "bytes_out", "sha256", "skipped"}). Raises OSError or
-    ArchiveError; the caller owns out_handle (and removes it on failure).
+    ArchiveError; the caller owns out_handle (flushes and commits it, or removes it on failure).
     """
     sink = _HashingWriter(out_handle)
     procs, pump, pump_error = [], None, []
@@ -233,8 +233,6 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
         raise pump_error[0]
     if procs and problem:
         raise ArchiveError(None, problem)
-    out_handle.flush()
-    os.fsync(out_handle.fileno())
     stats = {"bytes_in": bytes_in, "bytes_out": sink.count, "sha256": sink.digest.hexdigest(), "skipped": skipped}
     return entries, stats
 
@@ -242,8 +240,8 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
 class _ArchiveReader:
     """Iterate the members of an archive file through the decode filters, hashing the file as it is fed."""
 
-    def __init__(self, path, filters):
-        self.path = path
+    def __init__(self, source, filters):
+        self.source = source  # a path, or a function returning a readable binary file
         self.filters = filters
         self.digest = hashlib.sha256()
         self.procs = []
@@ -264,7 +262,7 @@ class _ArchiveReader:
                 sink.close()
 
     def __enter__(self):
-        self.handle = open(self.path, "rb")
+        self.handle = self.source() if callable(self.source) else open(self.source, "rb")
         if not self.filters:
             self.stream = _HashingReader(self.handle)
             self.digest = self.stream.digest
@@ -326,8 +324,10 @@ def _found_entry(member, sha256):
     }
 
 
-def read_archive(path, filters, manifest, extract_root=None):
-    """Read the archive at path, checking every member against manifest["entries"]; extract when given a root.
+def read_archive(source, filters, manifest, extract_root=None):
+    """Read the archive (a path, or a function opening it), checking every member against manifest["entries"].
+
+    Extracts under extract_root when given one.
 
     Raises ArchiveError naming the first bad path (a member that differs, a member not in the manifest,
     the path being read when the stream broke, or the first manifest path the archive never reached).
@@ -337,7 +337,7 @@ def read_archive(path, filters, manifest, extract_root=None):
     order = [e["path"] for e in manifest["entries"]]
     seen, total, current = set(), 0, None
     dirs = []
-    reader = _ArchiveReader(path, filters)
+    reader = _ArchiveReader(source, filters)
     with reader as stream:
         try:
             with tarfile.open(fileobj=stream, mode="r|", bufsize=READ_BUFFER) as tar:
