@@ -17,9 +17,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import subprocess
 import tarfile
 import threading
+
+try:
+    from fcntl import F_SETPIPE_SZ, fcntl
+except ImportError:  # not Linux, or Python < 3.10: default pipe sizes
+    F_SETPIPE_SZ = fcntl = None
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest import (
     CONTENT_FIELDS,
@@ -27,11 +33,15 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
 )
 
 CHUNK = 1 << 20
-# tarfile's stream reader slices its buffer on every read (headers are 512 bytes): keep it small.
-READ_BUFFER = 1 << 16
 HOLE_BLOCK = 1 << 16
 ZERO_BLOCK = bytes(HOLE_BLOCK)
 XATTR_PREFIX = "SCHILY.xattr."
+BLOCK = 512
+ZERO_HEADER = bytes(BLOCK)
+PIPE_SIZE = 1 << 20  # fewer wake-ups between the reader, the decompressor and us (Linux default: 64 KiB)
+# Files at least this big are written by a second thread while the next chunk is read and hashed.
+PARALLEL_WRITE_MIN = 4 << 20
+WRITE_BUFFERS = 4
 
 
 class ArchiveError(Exception):
@@ -76,6 +86,16 @@ class _HashingReader:
         self.digest.update(data)
         return data
 
+    def readinto(self, buffer):
+        if hasattr(self.handle, "readinto"):
+            count = self.handle.readinto(buffer)
+        else:  # a streaming S3 body
+            data = self.handle.read(len(buffer))
+            count = len(data)
+            buffer[:count] = data
+        self.digest.update(memoryview(buffer)[:count])
+        return count
+
 
 class _HashingWriter:
     def __init__(self, handle):
@@ -117,9 +137,17 @@ def _start_pipeline(argvs, stdin, stdout):
         source = stdin if index == 0 else procs[-1].stdout
         sink = stdout if index == len(argvs) - 1 else subprocess.PIPE
         procs.append(subprocess.Popen(argv, stdin=source, stdout=sink, stderr=subprocess.PIPE))
+        for pipe in (procs[-1].stdin, procs[-1].stdout):
+            _widen(pipe)
         if index > 0:
             procs[-2].stdout.close()  # the next process owns it now: a dead reader gives the writer SIGPIPE
     return procs
+
+
+def _widen(pipe):
+    if pipe is not None and fcntl is not None:
+        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size for non-root: keep the default
+            fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def _finish_pipeline(procs):
@@ -180,7 +208,7 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
     """Stream the tree at root as tar through `filters` (argv list) into out_handle (a binary file).
 
     Returns (entries with sha256, {"bytes_in", "bytes_out", "sha256", "skipped"}). Raises OSError or
-    ArchiveError; the caller owns out_handle (and removes it on failure).
+    ArchiveError; the caller owns out_handle (flushes and commits it, or removes it on failure).
     """
     sink = _HashingWriter(out_handle)
     procs, pump, pump_error = [], None, []
@@ -233,27 +261,15 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
         raise pump_error[0]
     if procs and problem:
         raise ArchiveError(None, problem)
-    out_handle.flush()
-    os.fsync(out_handle.fileno())
     stats = {"bytes_in": bytes_in, "bytes_out": sink.count, "sha256": sink.digest.hexdigest(), "skipped": skipped}
     return entries, stats
-
-
-def archive_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(CHUNK)
-            if not chunk:
-                return digest.hexdigest()
-            digest.update(chunk)
 
 
 class _ArchiveReader:
     """Iterate the members of an archive file through the decode filters, hashing the file as it is fed."""
 
-    def __init__(self, path, filters):
-        self.path = path
+    def __init__(self, source, filters):
+        self.source = source  # a path, or a function returning a readable binary file
         self.filters = filters
         self.digest = hashlib.sha256()
         self.procs = []
@@ -274,7 +290,7 @@ class _ArchiveReader:
                 sink.close()
 
     def __enter__(self):
-        self.handle = open(self.path, "rb")
+        self.handle = self.source() if callable(self.source) else open(self.source, "rb")
         if not self.filters:
             self.stream = _HashingReader(self.handle)
             self.digest = self.stream.digest
@@ -336,8 +352,117 @@ def _found_entry(member, sha256):
     }
 
 
-def read_archive(path, filters, manifest, extract_root=None):
-    """Read the archive at path, checking every member against manifest["entries"]; extract when given a root.
+class _TarStream:
+    """The members of a PAX tar stream (what write_archive writes), parsed here rather than by tarfile.
+
+    tarfile's stream mode copies the data through a bytes buffer several times; here file data is read
+    straight into one reusable buffer (readinto) and handed on as memoryviews, so hashing and writing a
+    file costs no copy in Python. Headers are parsed by tarfile.TarInfo.frombuf; PAX records (path,
+    linkpath, size, uid, gid, mtime, SCHILY.xattr.*) are applied the way tarfile applies them.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.buffer = memoryview(bytearray(CHUNK))
+        self.left = 0  # data + padding of the current member still in the stream
+
+    def _fill(self, view):
+        got = 0
+        while got < len(view):
+            count = self.stream.readinto(view[got:])
+            if not count:
+                raise EOFError("unexpected end of data")
+            got += count
+
+    def _read(self, size):
+        data = bytearray(size)
+        self._fill(memoryview(data))
+        return bytes(data)
+
+    def _skip(self, size):
+        while size:
+            step = min(size, len(self.buffer))
+            self._fill(self.buffer[:step])
+            size -= step
+
+    def __iter__(self):
+        pax = {}
+        while True:
+            self._skip(self.left)
+            self.left = 0
+            header = self._read(BLOCK)
+            if header == ZERO_HEADER:
+                return  # end of archive (what follows is read, and hashed, by the caller's finish())
+            try:
+                member = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+            except tarfile.HeaderError as exc:
+                raise tarfile.ReadError("bad tar header: %s" % exc) from exc
+            if member.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+                records = parse_pax(self._read(_padded(member.size))[: member.size])
+                if member.type == tarfile.XHDTYPE:
+                    pax = records
+                continue
+            if pax:
+                _apply_pax(member, pax)
+                pax = {}
+            if member.isdir():
+                member.name = member.name.rstrip("/") or "."
+            # data follows regular files and unknown types (as tarfile reads it), not dirs/links/fifos
+            # (after the PAX records: a size beyond the header field's 8 GiB is only in them)
+            self.left = _padded(member.size) if member.isreg() or member.type not in tarfile.SUPPORTED_TYPES else 0
+            yield member
+
+    def data(self, size):
+        """The member's data as memoryviews of one buffer (each valid until the next is asked for)."""
+        remaining = size
+        while remaining:
+            view = self.buffer[: min(remaining, len(self.buffer))]
+            self.fill(view)
+            remaining -= len(view)
+            yield view
+
+    def fill(self, view):
+        """Read the next len(view) bytes of the current member's data into view."""
+        self._fill(view)
+        self.left -= len(view)
+
+
+def _padded(size):
+    return -(-size // BLOCK) * BLOCK
+
+
+def parse_pax(data):
+    """{keyword: value} of a PAX extended header's records ("<length> <keyword>=<value>\\n")."""
+    records, pos = {}, 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        try:
+            length = int(data[pos:space]) if space > pos else 0
+        except ValueError:
+            length = 0
+        if length <= 0 or pos + length > len(data) or data[pos + length - 1 : pos + length] != b"\n":
+            raise tarfile.ReadError("bad PAX record at byte %d" % pos)
+        keyword, dummy, value = data[space + 1 : pos + length - 1].partition(b"=")
+        records[keyword.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return records
+
+
+def _apply_pax(member, pax):
+    member.pax_headers = dict(pax)
+    if "path" in pax:
+        member.name = pax["path"]
+    if "linkpath" in pax:
+        member.linkname = pax["linkpath"]
+    for field in ("size", "uid", "gid"):
+        if field in pax:
+            setattr(member, field, int(pax[field]))
+
+
+def read_archive(source, filters, manifest, extract_root=None):
+    """Read the archive (a path, or a function opening it), checking every member against manifest["entries"].
+
+    Extracts under extract_root when given one.
 
     Raises ArchiveError naming the first bad path (a member that differs, a member not in the manifest,
     the path being read when the stream broke, or the first manifest path the archive never reached).
@@ -347,29 +472,28 @@ def read_archive(path, filters, manifest, extract_root=None):
     order = [e["path"] for e in manifest["entries"]]
     seen, total, current = set(), 0, None
     dirs = []
-    reader = _ArchiveReader(path, filters)
+    reader = _ArchiveReader(source, filters)
     with reader as stream:
+        tar = _TarStream(stream)
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=READ_BUFFER) as tar:
-                for member in tar:
-                    current = member.name
-                    if current not in expected:
-                        raise ArchiveError(current, "in the archive but not in the manifest")
-                    if current in seen:
-                        raise ArchiveError(current, "twice in the archive")
-                    sha256 = None
-                    if member.isfile():
-                        source = tar.extractfile(member)
-                        sha256 = _copy_member(source, member, extract_root)
-                        total += member.size
-                    elif extract_root is not None:
-                        _make_special(member, extract_root)
-                    found = _found_entry(member, sha256)
-                    _compare(expected[current], found, current)
-                    if extract_root is not None:
-                        _apply_metadata(extract_root, current, found, dirs)
-                    seen.add(current)
-                    current = None
+            for member in tar:
+                current = member.name
+                if current not in expected:
+                    raise ArchiveError(current, "in the archive but not in the manifest")
+                if current in seen:
+                    raise ArchiveError(current, "twice in the archive")
+                sha256 = None
+                if member.isreg():
+                    sha256 = _copy_member(tar, member, extract_root)
+                    total += member.size
+                elif extract_root is not None:
+                    _make_special(member, extract_root)
+                found = _found_entry(member, sha256)
+                _compare(expected[current], found, current)
+                if extract_root is not None:
+                    _apply_metadata(extract_root, current, found, dirs)
+                seen.add(current)
+                current = None
         except (tarfile.TarError, EOFError, OSError) as exc:
             problem = reader.finish() if not isinstance(exc, OSError) else None
             where = current or _first_missing(order, seen)
@@ -404,38 +528,88 @@ def _join(root, relpath):
     return root if relpath == "." else os.path.join(root, relpath)
 
 
-def _copy_member(source, member, extract_root):
+def _copy_member(tar, member, extract_root):
     """Hash a file member, writing it under extract_root when given (all-zero blocks become holes)."""
-    if extract_root is None:
-        return _hash_member(source, member, None)
-    with open(_join(extract_root, member.name), "wb") as target:
-        digest = _hash_member(source, member, target)
-        target.truncate(member.size)  # a trailing hole still counts in the size
-    return digest
-
-
-def _hash_member(source, member, target):
     digest = hashlib.sha256()
-    remaining = member.size
-    while remaining:
-        chunk = source.read(min(CHUNK, remaining))
-        if not chunk:
-            raise EOFError("unexpected end of data")
-        remaining -= len(chunk)
-        digest.update(chunk)
-        if target is not None:
-            _write_sparse(target, chunk)
+    if extract_root is None:
+        for view in tar.data(member.size):
+            digest.update(view)
+        return digest.hexdigest()
+    fd = os.open(_join(extract_root, member.name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        if member.size >= PARALLEL_WRITE_MIN:
+            _copy_overlapped(tar, member.size, fd, digest)
+        else:
+            for view in tar.data(member.size):
+                digest.update(view)
+                _write_sparse(fd, view)
+        os.ftruncate(fd, member.size)  # a trailing hole still counts in the size
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 
-def _write_sparse(target, chunk):
-    view = memoryview(chunk)
-    for start in range(0, len(chunk), HOLE_BLOCK):
-        block = view[start : start + HOLE_BLOCK]
-        if block == ZERO_BLOCK[: len(block)]:
-            target.seek(len(block), os.SEEK_CUR)
-        else:
-            target.write(block)
+def _copy_overlapped(tar, size, fd, digest):
+    """Read and hash chunk n+1 while a second thread writes chunk n (both release the GIL).
+
+    WRITE_BUFFERS buffers go round: a buffer is filled again only once its chunk is written. The file is
+    complete when this returns (the writer is joined), so its metadata can be set after.
+    """
+    free, pending, errors = queue.Queue(), queue.Queue(), []
+    for dummy in range(WRITE_BUFFERS):
+        free.put(memoryview(bytearray(CHUNK)))
+
+    def write():
+        while True:
+            item = pending.get()
+            if item is None:
+                return
+            buffer, view = item
+            if not errors:
+                try:
+                    _write_sparse(fd, view)
+                except OSError as exc:
+                    errors.append(exc)
+            free.put(buffer)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        remaining = size
+        while remaining and not errors:
+            buffer = free.get()
+            view = buffer[: min(remaining, len(buffer))]
+            tar.fill(view)
+            digest.update(view)
+            pending.put((buffer, view))
+            remaining -= len(view)
+    finally:
+        pending.put(None)
+        writer.join()
+    if errors:
+        raise errors[0]
+
+
+def _write_all(fd, view):
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_sparse(fd, view):
+    """Write a chunk at the file's position: runs of data in one write, all-zero 64 KiB blocks as holes."""
+    start = pos = 0
+    size = len(view)
+    while pos < size:
+        end = min(pos + HOLE_BLOCK, size)
+        # bytes == bytes is one memcmp; memoryview == bytes compares byte by byte (slow on zeros)
+        if view[pos] == 0 and view[pos:end].tobytes() == ZERO_BLOCK[: end - pos]:
+            if start < pos:
+                _write_all(fd, view[start:pos])
+            os.lseek(fd, end - pos, os.SEEK_CUR)
+            start = end
+        pos = end
+    if start < size:
+        _write_all(fd, view[start:size])
 
 
 def _make_special(member, root):

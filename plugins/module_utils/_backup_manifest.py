@@ -25,8 +25,12 @@ CONTENT_FIELDS = ("type", "size", "mode", "uid", "gid", "mtime_ns", "sha256", "t
 
 def backup_id(now, host):
     """A sortable backup id: UTC time to the microsecond plus a short host tag (two hosts, one destination)."""
-    tag = hashlib.sha256(host.encode("utf-8")).hexdigest()[:6]
-    return "%s-%s" % (now.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ"), tag)
+    return "%s-%s" % (now.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ"), host_tag(host))
+
+
+def host_tag(host):
+    """The short tag of a host in its backup ids."""
+    return hashlib.sha256(host.encode("utf-8")).hexdigest()[:6]
 
 
 def backup_time(backup_id_text):
@@ -35,14 +39,21 @@ def backup_time(backup_id_text):
     return datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=datetime.timezone.utc)
 
 
+def stream_sha256(handle):
+    """(sha256 hex, byte count) of what is left to read in a binary file object."""
+    digest, count = hashlib.sha256(), 0
+    while True:
+        chunk = handle.read(HASH_CHUNK)
+        if not chunk:
+            return digest.hexdigest(), count
+        digest.update(chunk)
+        count += len(chunk)
+
+
 def file_sha256(path):
-    digest = hashlib.sha256()
+    """sha256 (hex) of a file's bytes: the one file hasher, for volume files and archives alike."""
     with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(HASH_CHUNK)
-            if not chunk:
-                return digest.hexdigest()
-            digest.update(chunk)
+        return stream_sha256(handle)[0]
 
 
 def read_xattrs(path):

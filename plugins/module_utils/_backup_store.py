@@ -10,6 +10,11 @@
 # written last, so a backup without a manifest never counts ("good" means:
 # manifest present, archive present with the manifest's size, and no failed
 # verification on record). Leftover partials are removed under the lock.
+#
+# StoreBase holds what every store shares (good / catalogue / latest); a store
+# gives ids, manifests, verifications, archive sizes, a writer (commit on success,
+# nothing left on failure) and a reader of archives. _backup_s3.S3Store is the
+# same on an S3 bucket.
 
 from __future__ import annotations
 
@@ -27,57 +32,24 @@ PARTIAL_PREFIX = "."
 PARTIAL_SUFFIX = ".partial"
 
 
-class DirectoryStore:
-    def __init__(self, destination, volume):
-        self.root = os.path.join(destination, volume)
+def verification_record(ok, mode, detail=None):
+    return {
+        "ok": ok,
+        "mode": mode,
+        "at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "detail": detail,
+    }
 
-    def ensure(self):
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
 
-    @property
-    def lock_path(self):
-        return os.path.join(self.root, ".lock")
-
-    def manifest_path(self, backup_id):
-        return os.path.join(self.root, backup_id + MANIFEST_SUFFIX)
-
-    def verify_path(self, backup_id):
-        return os.path.join(self.root, backup_id + VERIFY_SUFFIX)
-
-    def archive_path(self, manifest):
-        return os.path.join(self.root, manifest["archive"]["name"])
-
-    def partial_path(self, backup_id):
-        return os.path.join(self.root, PARTIAL_PREFIX + backup_id + PARTIAL_SUFFIX)
-
-    def ids(self):
-        """Backup ids with a manifest, oldest first."""
-        try:
-            names = os.listdir(self.root)
-        except FileNotFoundError:
-            return []
-        return sorted(n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX))
-
-    def manifest(self, backup_id):
-        text = read_text(self.manifest_path(backup_id))
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return None
-
-    def verification(self, backup_id):
-        text = read_text(self.verify_path(backup_id))
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return None
+class StoreBase:
+    """What every store shares; subclasses give ids, manifest, verification and archive_size."""
 
     def is_good(self, backup_id, manifest=None):
         manifest = manifest or self.manifest(backup_id)
         if not manifest:
             return False
         try:
-            if os.path.getsize(self.archive_path(manifest)) != manifest["archive"]["size"]:
+            if self.archive_size(manifest) != manifest["archive"]["size"]:
                 return False
         except OSError:
             return False
@@ -107,16 +79,87 @@ class DirectoryStore:
                 return backup_id, manifest
         return None, None
 
+
+class DirectoryStore(StoreBase):
+    def __init__(self, destination, volume):
+        self.root = os.path.join(destination, volume)
+        self.location = self.root
+
+    def exists(self):
+        return os.path.isdir(self.root)
+
+    def ensure(self):
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+
+    @property
+    def lock_path(self):
+        return os.path.join(self.root, ".lock")
+
+    def manifest_path(self, backup_id):
+        return os.path.join(self.root, backup_id + MANIFEST_SUFFIX)
+
+    manifest_ref = manifest_path
+
+    def verify_path(self, backup_id):
+        return os.path.join(self.root, backup_id + VERIFY_SUFFIX)
+
+    def archive_path(self, manifest):
+        return os.path.join(self.root, manifest["archive"]["name"])
+
+    archive_ref = archive_path
+
+    def partial_path(self, backup_id):
+        return os.path.join(self.root, PARTIAL_PREFIX + backup_id + PARTIAL_SUFFIX)
+
+    def ids(self):
+        """Backup ids with a manifest, oldest first."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX))
+
+    def manifest(self, backup_id):
+        text = read_text(self.manifest_path(backup_id))
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    def verification(self, backup_id):
+        text = read_text(self.verify_path(backup_id))
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    def archive_size(self, manifest):
+        return os.path.getsize(self.archive_path(manifest))
+
+    def open_archive(self, manifest):
+        return open(self.archive_path(manifest), "rb")
+
+    @contextlib.contextmanager
+    def writer(self, backup_id, name):
+        """A file to stream the archive into: renamed into place when the block ends well, removed if not."""
+        partial = self.partial_path(backup_id)
+        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                yield out
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, os.path.join(self.root, name))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
+
     def write_manifest(self, manifest):
         write_atomically(self.manifest_path(manifest["id"]), json.dumps(manifest, separators=(",", ":")), mode=0o600)
 
     def record_verification(self, backup_id, ok, mode, detail=None):
-        record = {
-            "ok": ok,
-            "mode": mode,
-            "at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "detail": detail,
-        }
+        record = verification_record(ok, mode, detail)
         write_atomically(self.verify_path(backup_id), json.dumps(record), mode=0o600)
         return record
 
@@ -130,7 +173,7 @@ class DirectoryStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    def leftover_partials(self):
+    def leftover_partials(self, host_tag=None):
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:
@@ -138,3 +181,8 @@ class DirectoryStore:
         return sorted(
             os.path.join(self.root, n) for n in names if n.startswith(PARTIAL_PREFIX) and n.endswith(PARTIAL_SUFFIX)
         )
+
+    def remove_partials(self, partials):
+        for path in partials:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

@@ -35,10 +35,13 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
     MANIFEST_FORMAT,
     backup_id,
     compare_entries,
+    host_tag,
     scan,
+    stream_sha256,
     summary,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_retention import select
+from ansible_collections.dockyard.fleet.plugins.module_utils._backup_s3 import S3Store
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore
 from ansible_collections.dockyard.fleet.plugins.module_utils._lock import HostLock, LockTimeoutError
 
@@ -56,7 +59,7 @@ class VolumeBackup:
         self.client = client
         self.params = module.params
         self.name = self.params["volume"]
-        self.store = DirectoryStore(self.params["destination"], self.name)
+        self.store = self.make_store()
         self.result = {
             "changed": False,
             "bytes_in": 0,
@@ -70,6 +73,12 @@ class VolumeBackup:
         self.identity_file = None
 
     # --- helpers -------------------------------------------------------------------------------
+    def make_store(self):
+        spec = self.params.get("s3")
+        if not spec:
+            return DirectoryStore(self.params["destination"], self.name)
+        return S3Store(spec, self.name)
+
     def fail(self, msg, **extra):
         self.cleanup()
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
@@ -117,21 +126,21 @@ class VolumeBackup:
         if wanted == "latest":
             backup, manifest = self.store.latest_good()
             if backup is None:
-                self.fail("no good backup of volume %s under %s" % (self.name, self.store.root))
+                self.fail("no good backup of volume %s under %s" % (self.name, self.store.location))
             return backup, manifest
         manifest = self.store.manifest(wanted)
         if manifest is None:
             known = self.store.ids()[-5:]
             self.fail(
                 "backup_id %s of volume %s not found under %s (newest: %s)"
-                % (wanted, self.name, self.store.root, known)
+                % (wanted, self.name, self.store.location, known)
             )
         return wanted, manifest
 
     def describe_backup(self, backup, manifest):
         self.result["backup_id"] = backup
-        self.result["archive"] = self.store.archive_path(manifest)
-        self.result["manifest"] = self.store.manifest_path(backup)
+        self.result["archive"] = self.store.archive_ref(manifest)
+        self.result["manifest"] = self.store.manifest_ref(backup)
 
     def timing(self, started, nbytes_in, nbytes_out):
         seconds = time.monotonic() - started
@@ -195,24 +204,19 @@ class VolumeBackup:
         compression = self.params["compression"]
         encrypted = bool(self.params["encryption"])
         name = new_id + archive.archive_suffix(compression, encrypted)
-        partial = self.store.partial_path(new_id)
         started = time.monotonic()
         quiet = containers if mode in ("stop", "pause") else []
         touched = [] if mode in ("stop", "pause") else self.result["containers"]
         try:
-            fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            with os.fdopen(fd, "wb") as out:  # noqa: SIM117 - one with-statement needs Python 3.10 on the host
+            with self.store.writer(new_id, name) as out:  # noqa: SIM117 - one with-statement needs Python 3.10
                 with access.quiesced(self.client, quiet, mode, self.params["stop_timeout"], touched):
                     entries, stats = archive.write_archive(
                         root, out, self.encode_filters(), previous=last["entries"] if last else None
                     )
-            os.rename(partial, os.path.join(self.store.root, name))
         except (OSError, archive.ArchiveError, RuntimeError, DockerException, RequestException) as exc:
-            if os.path.exists(partial):
-                os.unlink(partial)
             if mode in ("stop", "pause"):
                 self.result["containers"] = touched
-            self.fail("backup of volume %s to %s failed, nothing kept: %s" % (self.name, self.store.root, exc))
+            self.fail("backup of volume %s to %s failed, nothing kept: %s" % (self.name, self.store.location, exc))
         if mode in ("stop", "pause"):
             self.result["containers"] = touched
         self.timing(started, stats["bytes_in"], stats["bytes_out"])
@@ -245,18 +249,22 @@ class VolumeBackup:
     # --- verify --------------------------------------------------------------------------------
     def verify_one(self, backup, manifest, how, timed=True):
         started = time.monotonic()
-        path = self.store.archive_path(manifest)
         detail = None
         try:
             if how == "full":
-                archive.read_archive(path, self.decode_filters(manifest), manifest)
+                archive.read_archive(lambda: self.store.open_archive(manifest), self.decode_filters(manifest), manifest)
             else:
-                size = os.path.getsize(path)
+                size = self.store.archive_size(manifest)
                 if size != manifest["archive"]["size"]:
                     raise archive.ArchiveError(
                         None, "archive is %d bytes, the manifest says %d" % (size, manifest["archive"]["size"])
                     )
-                digest = archive.archive_sha256(path)
+                with self.store.open_archive(manifest) as handle:
+                    digest, size = stream_sha256(handle)
+                if size != manifest["archive"]["size"]:
+                    raise archive.ArchiveError(
+                        None, "archive read gave %d bytes, the manifest says %d" % (size, manifest["archive"]["size"])
+                    )
                 if digest != manifest["archive"]["sha256"]:
                     raise archive.ArchiveError(
                         None,
@@ -342,7 +350,7 @@ class VolumeBackup:
     def extract(self, manifest, temp):
         with access.volume_root(self.client, temp, self.params["access"], self.params["helper_image"]) as root:
             return archive.read_archive(
-                self.store.archive_path(manifest), self.decode_filters(manifest), manifest, extract_root=root
+                lambda: self.store.open_archive(manifest), self.decode_filters(manifest), manifest, extract_root=root
             )
 
     def swap(self, volume, temp):
@@ -392,18 +400,20 @@ class VolumeBackup:
             volume = self.volume_or_none()
             if volume is None:
                 self.fail("volume %s does not exist on this host" % self.name)
-        if self.module.check_mode and not os.path.isdir(self.store.root):
-            return self.run_unlocked(state, volume)
         try:
+            if self.module.check_mode and not self.store.exists():
+                return self.run_unlocked(state, volume)
             with self.locked():
-                partials = self.store.leftover_partials()
+                partials = self.store.leftover_partials(host_tag(socket.gethostname()))
                 if partials and not self.module.check_mode:
-                    for path in partials:
-                        os.unlink(path)  # under the lock, nobody is writing them: a crashed run's leftovers
+                    # under the lock, nobody is writing them: a crashed run's leftovers
+                    self.store.remove_partials(partials)
                 self.result["removed_partials"] = partials
                 return self.run_unlocked(state, volume)
         except LockTimeoutError as exc:
             self.fail(str(exc))
+        except OSError as exc:  # the destination itself: a directory that cannot be made, S3 refusing
+            self.fail("volume %s: destination %s: %s" % (self.name, self.store.location, exc))
         return None
 
     def run_unlocked(self, state, volume):

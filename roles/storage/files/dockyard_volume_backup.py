@@ -4,7 +4,8 @@
 """Installed by the dockyard.fleet.storage role; run by its systemd timers (no Ansible on the host).
 
   dockyard-volume-backup run JOB.json      back one volume up with the settings of JOB.json (written by the
-                                           role), prune, then copy the volume's backups off-host (rsync)
+                                           role), prune, then copy the volume's backups off-host (rsync
+                                           over SSH and/or an S3 bucket, mirrored)
   dockyard-volume-backup status JOB.json...  print each volume's newest verified backup and its age; exit 1
                                            when one is older than the job's max_age (or missing while the
                                            volume itself is older than that)
@@ -24,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the zip applic
 import docker
 from docker.errors import ImageNotFound, NotFound
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._backup_s3 import S3Client, S3Error, sync_directory
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore
 from ansible_collections.dockyard.fleet.plugins.module_utils._volume_backup_runner import VolumeBackup
 
@@ -42,6 +44,7 @@ DEFAULTS = {
     "access": "auto",
     "helper_image": "debian:bookworm",
     "lock_timeout": 600,
+    "s3": None,
 }
 
 
@@ -113,6 +116,25 @@ def run(job_path):
             )
             return 2
         print("copied %s off-host to %s" % (job["volume"], offhost))
+    return copy_to_s3(job)
+
+
+def copy_to_s3(job):
+    """Mirror the volume's backup directory into the job's offhost_s3 bucket (keys never printed)."""
+    spec = job.get("offhost_s3")
+    if not spec:
+        return 0
+    prefix = "%s%s/" % (spec.get("prefix") or "", job["volume"])
+    target = "s3://%s/%s" % (spec["bucket"], prefix)
+    try:
+        client = S3Client(
+            spec["endpoint"], spec["bucket"], spec["access_key"], spec["secret_key"], spec.get("region") or "us-east-1"
+        )
+        done = sync_directory(client, os.path.join(job["destination"], job["volume"]), prefix)
+    except (OSError, S3Error) as exc:
+        print("off-host copy of %s to %s FAILED: %s" % (job["volume"], target, exc), file=sys.stderr)
+        return 3
+    print("copied %s off-host to %s: %s" % (job["volume"], target, json.dumps(done)))
     return 0
 
 
