@@ -49,11 +49,13 @@ fleet-up: machine ## start the test fleet (FLEET_SIZE hosts, default 3) and writ
 fleet-down: ## remove the test fleet: containers, network, volumes, image tags
 	$(PYTHON) tests/fleet/fleet.py down
 
-lint: venv ## ansible-lint (production profile), ruff, yamllint, ansible-test sanity
+lint: collection ## ansible-lint (production profile), ruff, yamllint, ansible-test sanity, role and tarball checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --profile production
+	$(BIN)/python scripts/check_roles.py
+	bash scripts/check_collection.sh
 	bash scripts/sanity.sh
 
 sanity: venv ## ansible-test sanity only
@@ -80,8 +82,8 @@ molecule: setup fleet-up ## molecule test of every scenario (default, network, .
 test: ## the whole suite: lint, unit, every integration target and molecule on a fresh fleet, then fleet-down
 	bash scripts/test.sh
 
-demo: setup fleet-up ## bring the fleet up and run the smoke play
-	bash scripts/integration.sh smoke
+demo: setup fleet-up ## the whole stack: site.yml on the fleet, a release under traffic, a summary
+	$(BIN)/python scripts/demo.py
 
 bench: setup fleet-up ## run benchmarks: make bench B=fleet (all when B is empty)
 	bash scripts/bench.sh $(B)

@@ -16,12 +16,16 @@ class BenchError(Exception):
     pass
 
 
-def run_playbook(play, extra_vars=(), bin_dir=VENV_BIN, env_extra=None):
+def run_playbook(play, extra_vars=(), bin_dir=VENV_BIN, env_extra=None, inventories=()):
     """ansible-playbook PLAY on the fleet's inventory; (wall seconds, stdout). Fails on a non-zero exit.
 
     extra_vars: each item is passed with -e, strings as they are, dicts as JSON.
+    inventories: more inventory sources after the fleet's (e.g. an environment's group_vars).
     """
-    cmd = [str(bin_dir / "ansible-playbook"), "-i", str(INVENTORY), str(play)]
+    cmd = [str(bin_dir / "ansible-playbook"), "-i", str(INVENTORY)]
+    for source in inventories:
+        cmd += ["-i", str(source)]
+    cmd.append(str(play))
     for item in extra_vars:
         cmd += ["-e", item if isinstance(item, str) else json.dumps(item)]
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", **(env_extra or {})}

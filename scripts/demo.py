@@ -1,0 +1,160 @@
+"""`make demo`: the whole stack on the test fleet, as a newcomer would run it.
+
+1. the example app's deploy side (examples/apps/demo-app) goes into a Git repository
+   (.fleet/git/demo-app), as a team keeps it;
+2. playbooks/site.yml with the prod example inventory: Docker hosts, overlay network,
+   demo-app v1 released from Git;
+3. demo-app v2 released by site.yml while every host takes HTTP traffic;
+4. site.yml --check: nothing left to change;
+5. a summary: where to look, what each host runs, how many requests failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from load_client import LoadClient  # noqa: E402
+
+FLEET = REPO / ".fleet"
+APP = "demo-app"
+APP_PORT = 8090  # examples/inventories/*/group_vars/docker_hosts.yml
+OVERLAY = "site"  # examples/inventories/*/group_vars/all.yml: network_name
+
+
+def say(text):
+    print(f"\n==> {text}", flush=True)
+
+
+def make_app_repository() -> Path:
+    """The deploy side of demo-app in a Git repository (made once; a team's repo in real life)."""
+    root = FLEET / "git"
+    repo = root / APP
+    if not (repo / ".git").is_dir():
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.copytree(REPO / "examples" / "apps" / APP, repo)
+        git = ["git", "-C", str(repo), "-c", "user.name=demo", "-c", "user.email=demo@dockyard.test"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", f"{APP}: deploy side"], check=True)
+    return root
+
+
+def site(git_root: Path, version: str, *extra: str) -> subprocess.CompletedProcess:
+    argv = [
+        str(REPO / ".venv" / "bin" / "ansible-playbook"),
+        "-i",
+        str(FLEET / "inventory.yml"),
+        "-i",
+        str(REPO / "examples" / "inventories" / "prod"),
+        str(REPO / "playbooks" / "site.yml"),
+        "-e",
+        f"demo_app_version={version}",
+        *extra,
+    ]
+    env = {**os.environ, "DOCKYARD_GIT_ROOT": str(git_root)}
+    shown = " ".join(argv[0:1] + [a.replace(str(REPO) + "/", "") for a in argv[1:]])
+    print(f"$ DOCKYARD_GIT_ROOT={git_root} {shown}")
+    proc = subprocess.run(argv, env=env, text=True, capture_output=True)
+    recap = proc.stdout[proc.stdout.rfind("PLAY RECAP") :] if "PLAY RECAP" in proc.stdout else proc.stdout[-3000:]
+    print(recap.rstrip())
+    if proc.returncode != 0:
+        print(proc.stdout[-6000:], proc.stderr[-3000:], sep="\n")
+        raise SystemExit(f"demo: site.yml failed (exit {proc.returncode})")
+    return proc
+
+
+def ask(host: str, path: str):
+    with urllib.request.urlopen(f"http://{host}:{APP_PORT}{path}", timeout=5) as answer:
+        body = answer.read().decode()
+    return json.loads(body) if path != "/config" else body
+
+
+def overlay_subnet(host: str) -> str:
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(FLEET / "id_ed25519"),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            f"root@{host}",
+            "docker network inspect %s --format '{{(index .IPAM.Config 0).Subnet}}'" % OVERLAY,
+        ],
+        text=True,
+        capture_output=True,
+    )
+    return proc.stdout.strip() or "-"
+
+
+def main():
+    fleet = json.loads((FLEET / "fleet.json").read_text())
+    fleet_vars = json.loads((FLEET / "fleet-vars.yml").read_text())
+    versions = fleet_vars["fleet_demo_app_versions"]
+    hosts = fleet["hosts"]
+    git_root = make_app_repository()
+
+    say("site.yml: Docker hosts, overlay network, demo-app v1 from Git (prod inventory)")
+    started = time.monotonic()
+    site(git_root, versions["good"])
+    converge_seconds = time.monotonic() - started
+
+    say("demo-app v2 with site.yml while every host takes HTTP traffic")
+    clients = {name: LoadClient(address, APP_PORT, rate=40, workers=4) for name, address in hosts.items()}
+    for client in clients.values():
+        client.start()
+    time.sleep(2)
+    site(git_root, versions["good2"], "-e", "site_apps_only=true")
+    time.sleep(2)
+    traffic = {name: client.stop() for name, client in clients.items()}
+
+    say("site.yml --check: is anything left to change?")
+    check = site(git_root, versions["good2"], "--check")
+    left = [line for line in check.stdout.splitlines() if " changed=" in line and " changed=0 " not in line]
+
+    say("summary")
+    print(
+        f"registry (origin, stands for Docker Hub): {fleet_vars['fleet_origin_registry']} "
+        f"(from this machine: {fleet_vars['fleet_origin_registry_local']})"
+    )
+    print(f"app config repository:                    {git_root / APP} (deploy/app.yml, deploy/config/)")
+    print(f"converge of site.yml:                     {converge_seconds:.0f} s")
+    print()
+    print(
+        f"{'host':<7} {'address':<15} {'overlay subnet':<16} {'demo-app':<10} {'color':<6} "
+        f"{'requests':>8} {'failed':>6}  versions served during the release"
+    )
+    for name, address in hosts.items():
+        version = ask(address, "/version")
+        color = ask(address, "/env").get("DEMO_COLOR", "-")
+        load = traffic[name]
+        served = ", ".join(f"{v}: {n}" for v, n in sorted(load["versions_served"].items()))
+        print(
+            f"{name:<7} {address:<15} {overlay_subnet(address):<16} {version['version']:<10} {color:<6} "
+            f"{load['total_requests']:>8} {load['failed_requests']:>6}  {served}"
+        )
+    failed = sum(load["failed_requests"] for load in traffic.values())
+    print()
+    print(f"requests failed during the v1 -> v2 release: {failed}")
+    print(f"site.yml --check after the demo: {'no changes' if not left else 'CHANGES: ' + '; '.join(left)}")
+    print(f"try: curl http://{next(iter(hosts.values()))}:{APP_PORT}/config")
+    print("     make fleet-down   # when you are done")
+    if failed or left:
+        raise SystemExit("demo: requests failed or site.yml is not idempotent")
+
+
+if __name__ == "__main__":
+    main()
