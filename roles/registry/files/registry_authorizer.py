@@ -33,7 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 ACTION_BY_METHOD = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", "PATCH": "push", "DELETE": "delete"}
-REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)/(?:manifests|blobs|tags)/")
+NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>%s(?:/%s)*)/(?:manifests|blobs|tags)/" % (NAME_COMPONENT, NAME_COMPONENT))
 
 
 def _libcrypt():
@@ -156,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "dockyard-registry-authorizer"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+    def log_message(self, format, *args):
         sys.stderr.write("%s %s\n" % (self.address_string(), format % args))
 
     def do_GET(self):
@@ -208,8 +209,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             subject = credentials[0]
         token = self.server.tokens.issue(subject)
-        issued = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.reply(200, {"token": token, "access_token": token, "expires_in": self.server.tokens.ttl, "issued_at": issued})
+        issued = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ttl = self.server.tokens.ttl
+        self.reply(200, {"token": token, "access_token": token, "expires_in": ttl, "issued_at": issued})
 
     def bearer_subject(self):
         header = self.headers.get("Authorization", "")
