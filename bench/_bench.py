@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: where things are, and one timed ansible-playbook run on the fleet."""
+"""Shared by the benchmarks: where things are, a command on a fleet host over SSH, and one
+timed ansible-playbook run on the fleet."""
 
 import json
 import os
@@ -11,9 +12,23 @@ REPO = Path(__file__).resolve().parent.parent
 INVENTORY = REPO / ".fleet/inventory.yml"
 VENV_BIN = REPO / ".venv/bin"
 
+# The fleet's key and options (tests/fleet/fleet.py ssh_command has the same). Not imported from
+# there: importing it pulls in the standard `logging`, which bench/logging.py shadows here.
+SSH = ["ssh", "-i", str(REPO / ".fleet/id_ed25519"), "-o", "StrictHostKeyChecking=no"]
+SSH += ["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]
+
 
 class BenchError(Exception):
     pass
+
+
+def ssh(address, command, check=True, timeout=600, stdin=None):
+    """Run a shell command on a fleet host as root; its stdout. Fails on a non-zero exit when `check`."""
+    cmd = [*SSH, "root@%s" % address, command]
+    run = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False, timeout=timeout)
+    if check and run.returncode != 0:
+        raise BenchError("on %s: %s failed (exit %d): %s" % (address, command, run.returncode, run.stderr.strip()))
+    return run.stdout
 
 
 def run_playbook(play, extra_vars=(), bin_dir=VENV_BIN, env_extra=None, inventories=()):

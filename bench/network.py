@@ -38,10 +38,10 @@ from pathlib import Path
 
 import yaml
 from _bench import INVENTORY, REPO, BenchError, run_playbook
+from _bench import ssh as fleet_ssh
 
 PLAYS = REPO / "bench/network"
 FLEET = ["python3", str(REPO / "tests/fleet/fleet.py")]
-KEY = REPO / ".fleet/id_ed25519"
 
 NETWORK = yaml.safe_load((PLAYS / "vars/main.yml").read_text())
 OVERLAY = NETWORK["network_name"]
@@ -64,13 +64,8 @@ def inventory_hosts():
 
 
 def ssh(address, command, check=True, timeout=120):
-    """Run a shell command on a fleet host as root; its stdout."""
-    cmd = ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
-    cmd += ["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@%s" % address, command]
-    run = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-    if check and run.returncode != 0:
-        raise BenchError("on %s: %s failed (exit %d): %s" % (address, command, run.returncode, run.stderr.strip()))
-    return run.stdout
+    """A command on a fleet host (bench._bench.ssh), with this bench's shorter default timeout."""
+    return fleet_ssh(address, command, check=check, timeout=timeout)
 
 
 def playbook(play, extra=None):

@@ -66,7 +66,12 @@ def check_role(role: Path, write: bool) -> list[str]:
     problems = []
     defaults = load_yaml(role / "defaults" / "main.yml") or {}
     specs = load_yaml(role / "meta" / "argument_specs.yml") or {}
-    options = ((specs.get("argument_specs") or {}).get("main") or {}).get("options") or {}
+    # Options of every entry point (main, then tasks_from entry points such as backup_now).
+    entry_points = specs.get("argument_specs") or {}
+    options = {}
+    for entry in sorted(entry_points, key=lambda name: name != "main"):
+        for name, spec in ((entry_points[entry] or {}).get("options") or {}).items():
+            options.setdefault(name, spec)
     for name, value in defaults.items():
         if name not in options:
             problems.append(

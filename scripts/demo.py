@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+from _bench import ssh  # noqa: E402
 from load_client import LoadClient  # noqa: E402
 
 FLEET = REPO / ".fleet"
@@ -64,7 +65,7 @@ def site(git_root: Path, version: str, *extra: str) -> subprocess.CompletedProce
     env = {**os.environ, "DOCKYARD_GIT_ROOT": str(git_root)}
     shown = " ".join(argv[0:1] + [a.replace(str(REPO) + "/", "") for a in argv[1:]])
     print(f"$ DOCKYARD_GIT_ROOT={git_root} {shown}")
-    proc = subprocess.run(argv, env=env, text=True, capture_output=True)
+    proc = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
     recap = proc.stdout[proc.stdout.rfind("PLAY RECAP") :] if "PLAY RECAP" in proc.stdout else proc.stdout[-3000:]
     print(recap.rstrip())
     if proc.returncode != 0:
@@ -80,24 +81,8 @@ def ask(host: str, path: str):
 
 
 def overlay_subnet(host: str) -> str:
-    proc = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(FLEET / "id_ed25519"),
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            f"root@{host}",
-            "docker network inspect %s --format '{{(index .IPAM.Config 0).Subnet}}'" % OVERLAY,
-        ],
-        text=True,
-        capture_output=True,
-    )
-    return proc.stdout.strip() or "-"
+    command = "docker network inspect %s --format '{{(index .IPAM.Config 0).Subnet}}'" % OVERLAY
+    return ssh(host, command, check=False, timeout=30).strip() or "-"
 
 
 def main():

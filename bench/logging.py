@@ -1,0 +1,196 @@
+"""make bench B=logging: 1,000,000 container log lines shipped by rsyslog (the logging role) to Elasticsearch _bulk.
+
+On the first fleet host, one run:
+
+  ship        a container writes LINES lines of ~200 bytes (`seq | sed`, as fast as it can) to its json-file
+              log; the role's rsyslog follows it and posts them to the test receiver (tests/receivers/
+              es_bulk.py, the Elasticsearch _bulk protocol) on the fleet gateway. ship_seconds: from the
+              container's start until the receiver holds every sequence number (counted, duplicates too).
+  raw read    `cat LOGFILE > /dev/null` of the same json-file log on that host: the physical limit.
+  truncate    log_rotate strategy=truncate on a file a container appends to as fast as it can:
+              rotate_truncate_bytes_at_risk is the window it measured (bytes in neither file).
+  outage      the receiver closes for OUTAGE_SECONDS while a container writes OUTAGE_LINES lines;
+              outage_lines_lost = lines missing once it is back and the queue drained.
+
+The writer's container gets max-size=2g: Docker's own rotation while rsyslog lags loses lines
+(imfile 8.2302 does not finish a renamed file; see docs/logging.md, known limits).
+
+Published per-instance shipper figures (file -> TCP) for comparison, in MiB/s: Vector ~77,
+Fluent Bit ~35, Filebeat ~8; ours is mib_per_second (json-file bytes shipped / ship_seconds).
+The fleet shares its machine with other work: look at load_average in the result.
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+from _bench import INVENTORY, REPO, BenchError, run_playbook, ssh
+
+PLAYS = REPO / "bench/logging"
+LINES = 1_000_000
+OUTAGE_LINES = 20_000
+OUTAGE_SECONDS = 30
+PAD = "x" * 170
+PUBLISHED_MIB_S = {"vector": 77, "fluent_bit": 35, "filebeat": 8}
+SHIP_TIMEOUT = 600  # the result says how many arrived when it gave up
+
+
+def inventory():
+    data = yaml.safe_load(INVENTORY.read_text())
+    hosts = data["all"]["children"]["docker_hosts"]["hosts"]
+    first = next(iter(hosts))
+    return hosts[first]["ansible_host"], data["all"]["vars"]
+
+
+def control(url, method="GET"):
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
+
+
+def start_receiver(subnet):
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests/receivers/es_bulk.py"),
+            "--subnet",
+            subnet,
+            "--tcp-port",
+            "0",
+            "--daemon",
+            "--pidfile",
+            str(REPO / ".fleet/bench-receiver.pid"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def stop_receiver():
+    pidfile = REPO / ".fleet/bench-receiver.pid"
+    if pidfile.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pidfile.read_text()), 15)
+        pidfile.unlink()
+
+
+def writer(name, run, lines, image):
+    """docker run command writing `lines` numbered lines of ~200 bytes, as fast as `seq | sed` goes."""
+    script = "seq 0 %d | sed 's/.*/run=%s seq=& %s/'" % (lines - 1, run, PAD)
+    # max-size 2g: Docker must not rotate during the run (imfile 8.2302 loses the rest of a rotated file when
+    # it lags; with the 50m x 5 defaults a first run shipped 262,295 of 1,000,000 lines).
+    return 'docker run -d --name %s --log-opt max-size=2g %s sh -c "%s"' % (name, image, script)
+
+
+def wait_all(control_url, run, lines, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        check = control("%s/_dockyard/check?run=%s&count=%d" % (control_url, run, lines))
+        if check["missing_count"] == 0 or time.monotonic() > deadline:
+            return check
+        time.sleep(2)
+
+
+def measure_ship(host, control_url, image):
+    ssh(host, "docker rm -f bench-log-writer >/dev/null 2>&1; true")
+    started = time.monotonic()
+    container = ssh(host, writer("bench-log-writer", "bench", LINES, image)).strip()
+    check = wait_all(control_url, "bench", LINES, SHIP_TIMEOUT)
+    ship_seconds = round(time.monotonic() - started, 2)
+    log_path = ssh(host, "docker inspect --format '{{.LogPath}}' %s" % container).strip()
+    size = int(ssh(host, "stat -c %%s %s" % log_path).strip())
+    timer = (
+        "import subprocess, sys, time; s = time.monotonic(); "
+        "subprocess.run(['cat', sys.argv[1]], stdout=subprocess.DEVNULL, check=True); print(time.monotonic() - s)"
+    )
+    raw = ssh(host, 'python3 -c "%s" %s' % (timer, log_path))
+    ssh(host, "docker rm -f bench-log-writer")
+    return check, ship_seconds, size, round(float(raw.strip()), 3)
+
+
+def measure_truncate(host, image):
+    ssh(host, "docker rm -f bench-log-truncate >/dev/null 2>&1; mkdir -p /srv/bench-log; rm -f /srv/bench-log/*")
+    ssh(
+        host,
+        "docker run -d --name bench-log-truncate -v /srv/bench-log:/srv/bench-log %s sh -c "
+        "\"exec >> /srv/bench-log/app.log; seq 0 100000000 | sed 's/.*/run=trunc seq=& %s/'\"" % (image, PAD),
+    )
+    time.sleep(3)
+    dummy, out = run_playbook(PLAYS / "truncate.yml", ["lb_file=/srv/bench-log/app.log"])
+    ssh(host, "docker rm -f bench-log-truncate; rm -rf /srv/bench-log")
+    return int(out.split("BYTES_AT_RISK=")[1].split('"')[0].split()[0])
+
+
+def measure_outage(host, control_url, image):
+    ssh(host, "docker rm -f bench-log-outage >/dev/null 2>&1; true")
+    control("%s/_dockyard/outage?seconds=%d" % (control_url, OUTAGE_SECONDS), method="POST")
+    ssh(host, writer("bench-log-outage", "outage", OUTAGE_LINES, image))
+    time.sleep(OUTAGE_SECONDS)
+    check = wait_all(control_url, "outage", OUTAGE_LINES, SHIP_TIMEOUT)
+    ssh(host, "docker rm -f bench-log-outage")
+    return check
+
+
+def main(out_path):
+    host, fleet_vars = inventory()
+    image = "%s/debian:bookworm" % fleet_vars["fleet_origin_registry"]
+    result = {"host": host, "lines": LINES, "line_bytes_approx": 200, "image": image}
+    stop_receiver()
+    receiver = start_receiver(fleet_vars["fleet_subnet"])
+    try:
+        ssh(host, "docker pull -q %s" % image)
+        run_playbook(PLAYS / "converge.yml", ["lb_receiver=%s" % receiver["address"]])
+        check, ship_seconds, size, raw_seconds = measure_ship(host, receiver["control"], image)
+        result.update(
+            {
+                "lines_received": check["received"],
+                "duplicates": check["duplicates"],
+                "ship_seconds": ship_seconds,
+                "lines_per_second": round(check["received"] / ship_seconds),
+                "json_file_bytes": size,
+                "mib_per_second": round(size / ship_seconds / 1024 / 1024, 2),
+                "raw_read_seconds": raw_seconds,
+                "raw_read_mib_per_second": round(size / raw_seconds / 1024 / 1024, 1),
+            }
+        )
+        result["rotate_truncate_bytes_at_risk"] = measure_truncate(host, image)
+        outage = measure_outage(host, receiver["control"], image)
+        result["outage_seconds"] = OUTAGE_SECONDS
+        result["outage_lines"] = OUTAGE_LINES
+        result["outage_lines_lost"] = outage["missing_count"]
+        result["outage_duplicates"] = outage["duplicates"]
+    finally:
+        try:
+            run_playbook(PLAYS / "clean_up.yml")
+        finally:
+            stop_receiver()
+    result["published_mib_per_second"] = PUBLISHED_MIB_S
+    result["ratio_to_published"] = {k: round(result["mib_per_second"] / v, 3) for k, v in PUBLISHED_MIB_S.items()}
+    result["targets"] = {
+        "no_line_lost": result["lines_received"] == LINES and result["outage_lines_lost"] == 0,
+        "lines_per_second_ge_50000": result["lines_per_second"] >= 50000,
+    }
+    result["load_average"] = os.getloadavg()
+    result["measured_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    Path(out_path).write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        "%(lines_received)d/%(lines)d lines in %(ship_seconds)s s (%(lines_per_second)d lines/s, "
+        "%(mib_per_second)s MiB/s); raw read %(raw_read_seconds)s s" % result
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1])
+    except BenchError as exc:
+        sys.exit("bench logging: %s" % exc)

@@ -1,0 +1,140 @@
+# Copyright (c) dockyard.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE to the dockyard.fleet collection: no compatibility promise outside it.
+#
+# A directory of backups: <destination>/<volume>/<id><suffix> (the archive),
+# <id>.manifest.json beside it, and <id>.verify.json once verified. An archive
+# is written as .<id>.partial and renamed only when complete; the manifest is
+# written last, so a backup without a manifest never counts ("good" means:
+# manifest present, archive present with the manifest's size, and no failed
+# verification on record). Leftover partials are removed under the lock.
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest import backup_time
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_text, write_atomically
+
+MANIFEST_SUFFIX = ".manifest.json"
+VERIFY_SUFFIX = ".verify.json"
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".partial"
+
+
+class DirectoryStore:
+    def __init__(self, destination, volume):
+        self.root = os.path.join(destination, volume)
+
+    def ensure(self):
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+
+    @property
+    def lock_path(self):
+        return os.path.join(self.root, ".lock")
+
+    def manifest_path(self, backup_id):
+        return os.path.join(self.root, backup_id + MANIFEST_SUFFIX)
+
+    def verify_path(self, backup_id):
+        return os.path.join(self.root, backup_id + VERIFY_SUFFIX)
+
+    def archive_path(self, manifest):
+        return os.path.join(self.root, manifest["archive"]["name"])
+
+    def partial_path(self, backup_id):
+        return os.path.join(self.root, PARTIAL_PREFIX + backup_id + PARTIAL_SUFFIX)
+
+    def ids(self):
+        """Backup ids with a manifest, oldest first."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX))
+
+    def manifest(self, backup_id):
+        text = read_text(self.manifest_path(backup_id))
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    def verification(self, backup_id):
+        text = read_text(self.verify_path(backup_id))
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    def is_good(self, backup_id, manifest=None):
+        manifest = manifest or self.manifest(backup_id)
+        if not manifest:
+            return False
+        try:
+            if os.path.getsize(self.archive_path(manifest)) != manifest["archive"]["size"]:
+                return False
+        except OSError:
+            return False
+        verification = self.verification(backup_id)
+        return not (verification and not verification.get("ok"))
+
+    def catalogue(self):
+        """[{"id", "time", "good", "verified"}] oldest first."""
+        items = []
+        for backup_id in self.ids():
+            verification = self.verification(backup_id) or {}
+            items.append(
+                {
+                    "id": backup_id,
+                    "time": backup_time(backup_id),
+                    "good": self.is_good(backup_id),
+                    "verified": bool(verification.get("ok")),
+                    "verified_at": verification.get("at"),
+                }
+            )
+        return items
+
+    def latest_good(self):
+        for backup_id in reversed(self.ids()):
+            manifest = self.manifest(backup_id)
+            if self.is_good(backup_id, manifest):
+                return backup_id, manifest
+        return None, None
+
+    def write_manifest(self, manifest):
+        write_atomically(self.manifest_path(manifest["id"]), json.dumps(manifest, separators=(",", ":")), mode=0o600)
+
+    def record_verification(self, backup_id, ok, mode, detail=None):
+        record = {
+            "ok": ok,
+            "mode": mode,
+            "at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "detail": detail,
+        }
+        write_atomically(self.verify_path(backup_id), json.dumps(record), mode=0o600)
+        return record
+
+    def remove(self, backup_id):
+        """Remove a backup: manifest first, so a half-removed backup is never taken for a good one."""
+        manifest = self.manifest(backup_id)
+        paths = [self.manifest_path(backup_id), self.verify_path(backup_id)]
+        if manifest:
+            paths.append(self.archive_path(manifest))
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def leftover_partials(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            os.path.join(self.root, n) for n in names if n.startswith(PARTIAL_PREFIX) and n.endswith(PARTIAL_SUFFIX)
+        )

@@ -1,0 +1,474 @@
+"""Test receivers for the logging role: an Elasticsearch `_bulk` endpoint and a TCP JSON-lines input.
+
+Elasticsearch and Logstash cannot be installed on the test machine, so the tests ship to this process.
+It speaks the parts of the real wire protocols the shippers use, and behaves like Elasticsearch 8 where
+that matters (an action line carrying `_type` is rejected, as ES 8 does):
+
+  POST /_bulk, POST /<index>/_bulk   NDJSON action+source pairs; answers {"took", "errors", "items": [...]}
+                                     with one result per action (201 created / 200 updated for a known _id)
+  GET /                              cluster info (version 8.x)
+  TCP JSON lines (Logstash `tcp` input, `json_lines` codec): one JSON document per line
+
+Every accepted document is recorded. A separate control port (never part of an outage) answers:
+
+  GET  /_dockyard/check?run=R&count=N[&channel=tcp]   which of the sequence numbers 0..N-1 of run R arrived: received,
+                                        missing (first ones), duplicates (extra deliveries), distinct _ids;
+                                        channel es (default) or tcp
+  GET  /_dockyard/events?run=R[&channel=tcp]   the recorded documents of run R (JSON list)
+  GET  /_dockyard/stats                 counters
+  POST /_dockyard/pushback?mode=M       M = off | request (HTTP 429 for the whole bulk) | items (per-item 429)
+  POST /_dockyard/outage?seconds=S      close the data listeners (ES and TCP) for S seconds, then reopen
+  POST /_dockyard/reset                 forget everything recorded
+
+A document belongs to run R and has sequence number N when its JSON text contains `run=R seq=N`
+(the test containers write lines like that). Use --daemon to fork into the background (pid file).
+
+Run: es_bulk.py --address 172.29.85.1 --es-port 9200 --tcp-port 5044 --control-port 9299
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+SEQ = re.compile(r"run=([A-Za-z0-9_.-]+) seq=(\d+)")
+
+
+class Store:
+    """Everything received, thread-safe."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with getattr(self, "lock", threading.Lock()):
+            self.seqs = collections.defaultdict(collections.Counter)  # run -> Counter(seq)
+            self.docs = collections.defaultdict(list)  # run -> [doc]
+            self.ids = collections.defaultdict(set)  # run -> {_id}
+            self.counters = collections.Counter()
+
+    def record(self, doc, doc_id=None, channel="es"):
+        text = json.dumps(doc) if not isinstance(doc, str) else doc
+        match = SEQ.search(text)
+        with self.lock:
+            self.counters[channel + "_documents"] += 1
+            if not match:
+                self.counters[channel + "_without_seq"] += 1
+                return
+            run, seq = (channel, match.group(1)), int(match.group(2))
+            self.seqs[run][seq] += 1
+            if len(self.docs[run]) < 200000:
+                self.docs[run].append(doc)
+            if doc_id is not None:
+                self.ids[run].add(doc_id)
+
+    def check(self, channel, run, count):
+        run = (channel, run)
+        with self.lock:
+            seen = self.seqs.get(run, collections.Counter())
+            missing = [n for n in range(count) if n not in seen]
+            return {
+                "channel": run[0],
+                "run": run[1],
+                "expected": count,
+                "received": sum(1 for n in range(count) if n in seen),
+                "missing_count": len(missing),
+                "missing": missing[:50],
+                "duplicates": sum(c - 1 for c in seen.values() if c > 1),
+                "deliveries": sum(seen.values()),
+                "unexpected": sum(1 for n in seen if n >= count),
+                "distinct_ids": len(self.ids.get(run, ())),
+            }
+
+
+class Settings:
+    pushback = "off"
+
+
+STORE = Store()
+SETTINGS = Settings()
+
+
+def bulk_items(body):
+    """Pairs (action, meta, source or None, error) from an NDJSON bulk body, as Elasticsearch reads it."""
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    index = 0
+    while index < len(lines):
+        try:
+            action_line = json.loads(lines[index])
+            ((action, meta),) = action_line.items()
+        except ValueError as exc:
+            raise BulkError(
+                "Malformed action/metadata line [%d], expected a simple JSON object: %s" % (index + 1, exc)
+            ) from exc
+        if action not in ("index", "create", "update", "delete"):
+            raise BulkError(
+                "Malformed action/metadata line [%d], expected one of [create, delete, index, update] "
+                "but found [%s]" % (index + 1, action)
+            )
+        if "_type" in meta:  # Elasticsearch 8 removed mapping types
+            raise BulkError("Action/metadata line [%d] contains an unknown parameter [_type]" % (index + 1))
+        if action == "delete":
+            yield action, meta, None
+            index += 1
+            continue
+        if index + 1 >= len(lines):
+            raise BulkError("The bulk request must be terminated by a newline [\\n]")
+        try:
+            source = json.loads(lines[index + 1])
+        except ValueError as exc:
+            raise BulkError("failed to parse source of line [%d]: %s" % (index + 2, exc)) from exc
+        yield action, meta, source
+        index += 2
+
+
+class BulkError(Exception):
+    pass
+
+
+def es_error(reason, status=400, kind="illegal_argument_exception"):
+    return status, {
+        "error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
+        "status": status,
+    }
+
+
+def handle_bulk(path_index, body):
+    if SETTINGS.pushback == "request":
+        return es_error("rejected execution of bulk (test receiver push-back)", 429, "es_rejected_execution_exception")
+    started = time.monotonic()
+    try:
+        parsed = list(bulk_items(body))
+    except BulkError as exc:
+        return es_error(str(exc))
+    items, errors = [], False
+    for action, meta, source in parsed:
+        target = meta.get("_index") or path_index
+        doc_id = meta.get("_id")
+        if not target:
+            errors = True
+            items.append(
+                {
+                    action: {
+                        "status": 400,
+                        "error": {
+                            "type": "action_request_validation_exception",
+                            "reason": "Validation Failed: 1: index is missing;",
+                        },
+                    }
+                }
+            )
+            continue
+        if SETTINGS.pushback == "items":
+            errors = True
+            items.append(
+                {
+                    action: {
+                        "_index": target,
+                        "status": 429,
+                        "error": {
+                            "type": "es_rejected_execution_exception",
+                            "reason": "rejected execution (test receiver push-back)",
+                        },
+                    }
+                }
+            )
+            continue
+        if target != target.lower():
+            errors = True
+            items.append(
+                {
+                    action: {
+                        "_index": target,
+                        "status": 400,
+                        "error": {
+                            "type": "invalid_index_name_exception",
+                            "reason": "Invalid index name [%s], must be lowercase" % target,
+                        },
+                    }
+                }
+            )
+            continue
+        STORE.record(source, doc_id=(target, doc_id) if doc_id else None, channel="es")
+        items.append(
+            {
+                action: {
+                    "_index": target,
+                    "_id": doc_id or "auto",
+                    "_version": 1,
+                    "result": "created",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "status": 201,
+                }
+            }
+        )
+    took = int((time.monotonic() - started) * 1000)
+    return 200, {"took": took, "errors": errors, "items": items}
+
+
+class ESHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dockyard-es-test-receiver"
+
+    def log_message(self, *args):  # quiet: thousands of bulk requests
+        pass
+
+    def reply(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-elastic-product", "Elasticsearch")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self):
+        if self.path in ("/", ""):
+            self.reply(
+                200,
+                {
+                    "name": "dockyard-test",
+                    "cluster_name": "dockyard-test",
+                    "version": {"number": "8.13.0", "build_flavor": "default"},
+                    "tagline": "You Know, for Search",
+                },
+            )
+        else:
+            self.reply(*es_error("no handler for GET %s" % self.path, 400))
+
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self):
+        body = self.read_body()
+        path = urlparse(self.path).path.strip("/").split("/")
+        if path[-1] == "_bulk" and len(path) <= 2:
+            self.reply(*handle_bulk(path[0] if len(path) == 2 else None, body))
+        else:
+            self.reply(*es_error("no handler for POST %s" % self.path, 400))
+
+    do_PUT = do_POST  # noqa: N815
+
+
+class ControlHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/_dockyard/check":
+            self.reply(200, STORE.check(query.get("channel", "es"), query["run"], int(query["count"])))
+        elif url.path == "/_dockyard/events":
+            with STORE.lock:
+                self.reply(200, list(STORE.docs.get((query.get("channel", "es"), query["run"]), [])))
+        elif url.path == "/_dockyard/stats":
+            with STORE.lock:
+                self.reply(
+                    200,
+                    {
+                        "counters": dict(STORE.counters),
+                        "pushback": SETTINGS.pushback,
+                        "data_listening": DATA.listening,
+                        "runs": {"%s:%s" % r: sum(c.values()) for r, c in STORE.seqs.items()},
+                    },
+                )
+        else:
+            self.reply(404, {"error": "unknown path %s" % url.path})
+
+    def do_POST(self):
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if url.path == "/_dockyard/pushback":
+            SETTINGS.pushback = query.get("mode", "off")
+            self.reply(200, {"pushback": SETTINGS.pushback})
+        elif url.path == "/_dockyard/outage":
+            seconds = float(query.get("seconds", "30"))
+            DATA.outage(seconds)
+            self.reply(200, {"outage_seconds": seconds})
+        elif url.path == "/_dockyard/reset":
+            STORE.reset()
+            self.reply(200, {"reset": True})
+        else:
+            self.reply(404, {"error": "unknown path %s" % url.path})
+
+
+class JSONLinesHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        for raw in self.rfile:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                STORE.counters["tcp_unparsable"] += 1
+                continue
+            STORE.record(doc, channel="tcp")
+
+
+class TrackedConnections:
+    """Remembers open client connections so an outage can cut them, as a dying server would."""
+
+    def __init__(self, *args, **kwargs):
+        self.connections = set()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self):
+        for request in list(self.connections):
+            with contextlib.suppress(OSError):
+                request.shutdown(socket.SHUT_RDWR)
+
+
+class ThreadingTCP(TrackedConnections, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class TrackedHTTPServer(TrackedConnections, QuietHTTPServer):
+    pass
+
+
+class DataListeners:
+    """The ES and TCP listeners, which an outage closes (open connections are cut) and reopens."""
+
+    def __init__(self, address, es_port, tcp_port):
+        self.address, self.es_port, self.tcp_port = address, es_port, tcp_port
+        self.servers = []
+        self.listening = False
+        self.lock = threading.Lock()
+
+    def start(self):
+        with self.lock:
+            self.servers = []
+            if self.es_port:
+                self.servers.append(TrackedHTTPServer((self.address, self.es_port), ESHandler))
+            if self.tcp_port:
+                self.servers.append(ThreadingTCP((self.address, self.tcp_port), JSONLinesHandler))
+            for server in self.servers:
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.listening = True
+
+    def stop(self):
+        with self.lock:
+            for server in self.servers:
+                server.shutdown()
+                server.server_close()
+                server.cut_connections()
+            self.servers = []
+            self.listening = False
+
+    def outage(self, seconds):
+        def run():
+            self.stop()
+            time.sleep(seconds)
+            self.start()
+
+        threading.Thread(target=run, daemon=True).start()
+
+
+DATA = None
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", help="address to listen on")
+    where.add_argument("--subnet", help="listen on the first address of this subnet (the fleet gateway)")
+    parser.add_argument("--es-port", type=int, default=9200)
+    parser.add_argument("--tcp-port", type=int, default=5044, help="TCP JSON lines; 0 disables it")
+    parser.add_argument("--control-port", type=int, default=9299)
+    parser.add_argument("--daemon", action="store_true", help="fork into the background")
+    parser.add_argument("--pidfile", help="write the pid here")
+    parser.add_argument("--logfile", default=os.devnull)
+    return parser.parse_args(argv)
+
+
+def wait_listening(address, port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def main(argv=None):
+    global DATA
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.subnet:
+        args.address = str(next(ipaddress.ip_network(args.subnet).hosts()))
+    if args.daemon and os.fork():
+        ok = wait_listening(args.address, args.control_port)
+        print(
+            json.dumps(
+                {"started": ok, "address": args.address, "control": "http://%s:%d" % (args.address, args.control_port)}
+            )
+        )
+        return 0 if ok else 1
+    if args.daemon:
+        os.setsid()
+        log = open(args.logfile, "a")  # noqa: SIM115 - kept open for the life of the daemon
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+    if args.pidfile:
+        with open(args.pidfile, "w", encoding="utf-8") as handle:
+            handle.write(str(os.getpid()))
+    DATA = DataListeners(args.address, args.es_port, args.tcp_port)
+    DATA.start()
+    control = QuietHTTPServer((args.address, args.control_port), ControlHandler)
+    control.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
