@@ -11,6 +11,14 @@ On the first fleet host, one run:
               rotate_truncate_bytes_at_risk is the window it measured (bytes in neither file).
   outage      the receiver closes for OUTAGE_SECONDS while a container writes OUTAGE_LINES lines;
               outage_lines_lost = lines missing once it is back and the queue drained.
+  receiver    the test receiver alone: RECEIVER_LINES lines in bulk requests shaped like rsyslog's
+              (RECEIVER_BATCH items, RECEIVER_CONNECTIONS requests in flight), bodies built before the
+              clock starts: receiver_only_lines_per_second, the most the receiver could take here.
+
+Where the time goes: rsyslog_cpu_seconds (rsyslogd's CPU during the ship, all its threads) and
+receiver_cpu_seconds (the receiver's), also per line in microseconds. On 2 shared cores the end-to-end
+rate cannot exceed the cores' share left over by the writer, dockerd and other work divided by
+the CPU those two spend per line.
 
 The writer's container gets max-size=2g: Docker's own rotation while rsyslog lags loses lines
 (imfile 8.2302 does not finish a renamed file; see docs/logging.md, known limits).
@@ -22,9 +30,11 @@ The fleet shares its machine with other work: look at load_average in the result
 
 import contextlib
 import datetime
+import http.client
 import json
 import os
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -39,6 +49,10 @@ OUTAGE_SECONDS = 30
 PAD = "x" * 170
 PUBLISHED_MIB_S = {"vector": 77, "fluent_bit": 35, "filebeat": 8}
 SHIP_TIMEOUT = 600  # the result says how many arrived when it gave up
+RECEIVER_LINES = 200_000
+RECEIVER_BATCH = 1024
+RECEIVER_CONNECTIONS = 2
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def inventory():
@@ -76,6 +90,21 @@ def start_receiver(subnet):
     return json.loads(out.stdout)
 
 
+def receiver_pid():
+    return int((REPO / ".fleet/bench-receiver.pid").read_text())
+
+
+def local_cpu_seconds(pid):
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rsyslog_cpu_seconds(host):
+    """utime + stime of rsyslogd on the host (every thread), in seconds (the host's USER_HZ is 100)."""
+    out = ssh(host, "cut -d' ' -f14,15 /proc/$(pidof rsyslogd)/stat").split()
+    return (int(out[0]) + int(out[1])) / 100
+
+
 def stop_receiver():
     pidfile = REPO / ".fleet/bench-receiver.pid"
     if pidfile.exists():
@@ -103,10 +132,13 @@ def wait_all(control_url, run, lines, timeout):
 
 def measure_ship(host, control_url, image):
     ssh(host, "docker rm -f bench-log-writer >/dev/null 2>&1; true")
+    cpu_before = rsyslog_cpu_seconds(host), local_cpu_seconds(receiver_pid())
     started = time.monotonic()
     container = ssh(host, writer("bench-log-writer", "bench", LINES, image)).strip()
     check = wait_all(control_url, "bench", LINES, SHIP_TIMEOUT)
     ship_seconds = round(time.monotonic() - started, 2)
+    check["rsyslog_cpu_seconds"] = round(rsyslog_cpu_seconds(host) - cpu_before[0], 1)
+    check["receiver_cpu_seconds"] = round(local_cpu_seconds(receiver_pid()) - cpu_before[1], 1)
     log_path = ssh(host, "docker inspect --format '{{.LogPath}}' %s" % container).strip()
     size = int(ssh(host, "stat -c %%s %s" % log_path).strip())
     timer = (
@@ -141,6 +173,56 @@ def measure_outage(host, control_url, image):
     return check
 
 
+def bulk_body(run, first, count):
+    """A bulk request as the role's rsyslog sends it: action line with index and _id, then the event."""
+    container = "f" * 64
+    lines = []
+    for seq in range(first, first + count):
+        lines.append('{"index":{"_index":"logs-unlabelled-2026.01.01","_id":"%s-%d"}}' % (container, seq * 232))
+        event = {
+            "message": "run=%s seq=%d %s" % (run, seq, PAD),
+            "stream": "stdout",
+            "@timestamp": "2026-01-01T00:00:00.000000000Z",
+            "host": "host1",
+            "container": {"id": container, "name": "/bench-log-writer", "image": "debian:bookworm"},
+            "app": "unlabelled",
+        }
+        lines.append(json.dumps(event, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def measure_receiver(address, control_url):
+    """The receiver alone: lines/s it takes from a client that costs next to nothing (bodies built beforehand)."""
+    starts = range(0, RECEIVER_LINES, RECEIVER_BATCH)
+    bodies = [bulk_body("receiver", first, min(RECEIVER_BATCH, RECEIVER_LINES - first)) for first in starts]
+    failures = []
+
+    def post(part):
+        connection = http.client.HTTPConnection(address, 9200, timeout=60)
+        try:
+            for body in bodies[part::RECEIVER_CONNECTIONS]:
+                connection.request("POST", "/_bulk", body, {"Content-Type": "application/x-ndjson"})
+                answer = connection.getresponse()
+                if answer.status != 200 or json.loads(answer.read())["errors"]:
+                    failures.append(answer.status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(part,)) for part in range(RECEIVER_CONNECTIONS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    check = control("%s/_dockyard/check?run=receiver&count=%d" % (control_url, RECEIVER_LINES))
+    if failures or check["missing_count"]:
+        raise BenchError(
+            "receiver alone: %d failed requests, %d lines missing" % (len(failures), check["missing_count"])
+        )
+    return round(RECEIVER_LINES / seconds)
+
+
 def main(out_path):
     host, fleet_vars = inventory()
     image = "%s/debian:bookworm" % fleet_vars["fleet_origin_registry"]
@@ -161,6 +243,10 @@ def main(out_path):
                 "mib_per_second": round(size / ship_seconds / 1024 / 1024, 2),
                 "raw_read_seconds": raw_seconds,
                 "raw_read_mib_per_second": round(size / raw_seconds / 1024 / 1024, 1),
+                "rsyslog_cpu_seconds": check["rsyslog_cpu_seconds"],
+                "rsyslog_cpu_us_per_line": round(check["rsyslog_cpu_seconds"] * 1e6 / LINES, 1),
+                "receiver_cpu_seconds": check["receiver_cpu_seconds"],
+                "receiver_cpu_us_per_line": round(check["receiver_cpu_seconds"] * 1e6 / LINES, 1),
             }
         )
         result["rotate_truncate_bytes_at_risk"] = measure_truncate(host, image)
@@ -169,6 +255,7 @@ def main(out_path):
         result["outage_lines"] = OUTAGE_LINES
         result["outage_lines_lost"] = outage["missing_count"]
         result["outage_duplicates"] = outage["duplicates"]
+        result["receiver_only_lines_per_second"] = measure_receiver(receiver["address"], receiver["control"])
     finally:
         try:
             run_playbook(PLAYS / "clean_up.yml")
