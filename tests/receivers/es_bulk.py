@@ -43,7 +43,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-SEQ = re.compile(r"run=([A-Za-z0-9_.-]+) seq=(\d+)")
 SEQ_BYTES = re.compile(rb"run=([A-Za-z0-9_.-]+) seq=(\d+)")
 BULK_ACTIONS_WITH_SOURCE = ("index", "create", "update")
 
@@ -63,42 +62,23 @@ class Store:
             self.counters = collections.Counter()
             self.indices = collections.Counter()  # Elasticsearch index -> documents
 
-    def record(self, doc, doc_id=None, channel="es", index=None, text=None):
-        """One accepted document; `text` is its JSON as received (spares serializing it again)."""
-        if text is None:
-            text = json.dumps(doc) if not isinstance(doc, str) else doc
-        match = SEQ.search(text)
+    def record(self, accepted, channel="es"):
+        """Accepted documents [(doc, doc_id, index or None, JSON text as received, bytes)] of one request
+        (a bulk, or one TCP line), under one lock acquisition."""
+        counts = collections.Counter(item[2] for item in accepted if item[2] is not None)
         with self.lock:
-            self.counters[channel + "_documents"] += 1
-            if index is not None:
-                self.indices[index] += 1
-            if not match:
-                self.counters[channel + "_without_seq"] += 1
-                return
-            run, seq = (channel, match.group(1)), int(match.group(2))
-            self.seqs[run][seq] += 1
-            if len(self.docs[run]) < 200000:
-                self.docs[run].append(doc)
-            if doc_id is not None:
-                self.ids[run].add(doc_id)
-
-    def record_bulk(self, accepted):
-        """Documents of one bulk request [(doc, doc_id, index, text bytes)], under one lock acquisition."""
-        counts = collections.Counter()
-        with self.lock:
-            for doc, doc_id, index, text in accepted:
-                counts[index] += 1
+            for doc, doc_id, dummy, text in accepted:
                 match = SEQ_BYTES.search(text) if text is not None else None  # a delete has no source
                 if not match:
-                    self.counters["es_without_seq"] += 1
+                    self.counters[channel + "_without_seq"] += 1
                     continue
-                run, seq = ("es", match.group(1).decode()), int(match.group(2))
+                run, seq = (channel, match.group(1).decode()), int(match.group(2))
                 self.seqs[run][seq] += 1
                 if len(self.docs[run]) < 200000:
                     self.docs[run].append(doc)
                 if doc_id is not None:
                     self.ids[run].add(doc_id)
-            self.counters["es_documents"] += len(accepted)
+            self.counters[channel + "_documents"] += len(accepted)
             self.indices.update(counts)
 
     def check(self, channel, run, count):
@@ -274,7 +254,7 @@ def handle_bulk(path_index, body):
         accepted.append((source, (target, doc_id) if doc_id else None, target, text))
         # the same JSON json.dumps would write for the item, without building and walking a dict per item
         items.append(CREATED_ITEM % (action, ENCODE_STRING(target), ENCODE_STRING(str(doc_id or "auto"))))
-    STORE.record_bulk(accepted)
+    STORE.record(accepted)
     took = int((time.monotonic() - started) * 1000)
     # reply bytes built from the items' JSON texts (an error item is a dict, encoded as it is)
     texts = [item if isinstance(item, str) else json.dumps(item) for item in items]
@@ -400,7 +380,7 @@ class JSONLinesHandler(socketserver.StreamRequestHandler):
             except ValueError:
                 STORE.counters["tcp_unparsable"] += 1
                 continue
-            STORE.record(doc, channel="tcp", text=line.decode("utf-8", "replace"))
+            STORE.record([(doc, None, None, line)], channel="tcp")
 
 
 class TrackedConnections:
