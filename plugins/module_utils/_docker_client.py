@@ -7,28 +7,26 @@
 # The one Docker client wrapper of the collection. Every module that talks to a
 # Docker engine builds its AnsibleModule through docker_module(), so connection
 # options, the missing-SDK message and API error reporting are written once.
+# The calls themselves go through _docker_api.EngineAPI (reads without the SDK).
 
 from __future__ import annotations
 
+import importlib.util
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-try:
-    import docker
-    from docker.errors import DockerException, ImageNotFound, NotFound
-    from requests.exceptions import RequestException
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (  # noqa: F401 - re-exported for modules
+    APIError,
+    DockerException,
+    EngineAPI,
+    ImageNotFound,
+    NotFound,
+    RequestException,
+)
 
-    HAS_DOCKER_SDK = True
-    DOCKER_SDK_IMPORT_ERROR = None
-except ImportError:  # reported by docker_module() through missing_required_lib
-    HAS_DOCKER_SDK = False
-    DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
-
-    class DockerException(Exception):  # noqa: N818 - stand-in keeps except clauses valid
-        pass
-
-    ImageNotFound = NotFound = RequestException = DockerException
+# Looked up, not imported: importing the SDK is what a no-op run saves (see _docker_api).
+HAS_DOCKER_SDK = importlib.util.find_spec("docker") is not None
 
 DOCKER_COMMON_ARGS = {
     "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock", "aliases": ["docker_url"]},
@@ -42,27 +40,23 @@ def docker_module(argument_spec, **kwargs):
     spec.update(argument_spec)
     module = AnsibleModule(argument_spec=spec, **kwargs)
     if not HAS_DOCKER_SDK:
-        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python)"), exception=DOCKER_SDK_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python)"))
     return module
 
 
 class DockerClient:
-    """A docker.DockerClient for one module run, failing through the module with a useful message."""
+    """The engine's API for one module run, failing through the module with a useful message."""
 
     def __init__(self, module):
         self.module = module
+        self.api = EngineAPI(module.params["docker_host"], module.params["timeout"])
         try:
-            self.sdk = docker.DockerClient(base_url=module.params["docker_host"], timeout=module.params["timeout"])
-            self.sdk.ping()
-        except (DockerException, RequestException) as exc:
+            self.api.ping()
+        except DockerException as exc:
             self.fail(
                 "cannot reach the Docker engine at %s: %s. Is dockerd running on %s?"
                 % (module.params["docker_host"], exc, "this host"),
             )
-
-    @property
-    def api(self):
-        return self.sdk.api
 
     def fail(self, msg, **kwargs):
         self.module.fail_json(msg=msg, exception=traceback.format_exc(), **kwargs)
@@ -71,5 +65,5 @@ class DockerClient:
         """The image's inspect data, or None when the engine has no such image."""
         try:
             return self.api.inspect_image(reference)
-        except (ImageNotFound, NotFound):
+        except NotFound:
             return None

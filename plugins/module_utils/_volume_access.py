@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import split_reference
+
 HELPER_LABEL = "dockyard.fleet.volume-helper"
 HELPER_MOUNT = "/volume"
 
@@ -42,35 +44,33 @@ def volume_root(client, volume, access, helper_image, extra_mounts=None):
         return
     mounts = {volume["Name"]: {"bind": HELPER_MOUNT, "mode": "rw"}}
     mounts.update(extra_mounts or {})
-    if client.image_or_none(helper_image) is None:
-        client.sdk.images.pull(helper_image)
-    helper = client.sdk.containers.run(
-        helper_image,
-        ["sleep", "infinity"],
-        detach=True,
-        volumes=mounts,
-        network_mode="none",
-        labels={HELPER_LABEL: volume["Name"]},
-    )
+    helper = start_helper(client, helper_image, ["sleep", "infinity"], mounts, volume["Name"])
     try:
-        helper.reload()
-        yield "/proc/%d/root%s" % (helper.attrs["State"]["Pid"], HELPER_MOUNT)
+        pid = client.api.inspect_container(helper)["State"]["Pid"]
+        yield "/proc/%d/root%s" % (pid, HELPER_MOUNT)
     finally:
-        helper.remove(force=True)
+        client.api.remove_container(helper, force=True)
+
+
+def start_helper(client, helper_image, argv, mounts, label):
+    """Start a helper container (no network, the mounts given, pulled when missing); its id."""
+    if client.image_or_none(helper_image) is None:
+        repository, tag, digest = split_reference(helper_image)
+        client.api.pull(repository, tag=digest or tag or "latest")
+    host_config = client.api.create_host_config(binds=mounts, network_mode="none")
+    helper = client.api.create_container(helper_image, argv, labels={HELPER_LABEL: label}, host_config=host_config)
+    client.api.start(helper["Id"])
+    return helper["Id"]
 
 
 def run_in_helper(client, helper_image, mounts, argv):
     """Run argv in a throw-away helper container with the given volume mounts; (exit code, output)."""
-    if client.image_or_none(helper_image) is None:
-        client.sdk.images.pull(helper_image)
-    container = client.sdk.containers.run(
-        helper_image, argv, detach=True, volumes=mounts, network_mode="none", labels={HELPER_LABEL: "copy"}
-    )
+    helper = start_helper(client, helper_image, argv, mounts, "copy")
     try:
-        code = container.wait()["StatusCode"]
-        return code, container.logs().decode("utf-8", "replace")
+        code = client.api.wait(helper)["StatusCode"]
+        return code, client.api.logs(helper).decode("utf-8", "replace")
     finally:
-        container.remove(force=True)
+        client.api.remove_container(helper, force=True)
 
 
 def exec_in(client, container_name, argv):

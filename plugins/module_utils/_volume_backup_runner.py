@@ -19,16 +19,6 @@ import socket
 import tempfile
 import time
 
-try:
-    from docker.errors import DockerException, NotFound
-    from requests.exceptions import RequestException
-except ImportError:  # the caller reports the missing SDK before it gets here
-
-    class DockerException(Exception):  # noqa: N818 - stand-in keeps except clauses valid
-        pass
-
-    NotFound = RequestException = DockerException
-
 from ansible_collections.dockyard.fleet.plugins.module_utils import _backup_archive as archive
 from ansible_collections.dockyard.fleet.plugins.module_utils import _volume_access as access
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest import (
@@ -43,6 +33,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_retention import select
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_s3 import S3Store
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import DockerException, NotFound
 from ansible_collections.dockyard.fleet.plugins.module_utils._lock import HostLock, LockTimeoutError
 
 DEFAULT_LEVEL = {"zstd": 3, "gzip": 6, "none": 0}
@@ -213,7 +204,7 @@ class VolumeBackup:
                     entries, stats = archive.write_archive(
                         root, out, self.encode_filters(), previous=last["entries"] if last else None
                     )
-        except (OSError, archive.ArchiveError, RuntimeError, DockerException, RequestException) as exc:
+        except (OSError, archive.ArchiveError, RuntimeError, DockerException) as exc:
             if mode in ("stop", "pause"):
                 self.result["containers"] = touched
             self.fail("backup of volume %s to %s failed, nothing kept: %s" % (self.name, self.store.location, exc))
@@ -339,7 +330,7 @@ class VolumeBackup:
                     self.swap(volume, temp)
             finally:
                 self.result["containers"] = touched
-        except (OSError, archive.ArchiveError, RuntimeError, DockerException, RequestException) as exc:
+        except (OSError, archive.ArchiveError, RuntimeError, DockerException) as exc:
             self.fail("restore of %s into volume %s failed; its data is unchanged: %s" % (backup, self.name, exc))
         finally:
             if self.volume_or_none(temp_name) is not None:

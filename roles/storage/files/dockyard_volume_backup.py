@@ -22,11 +22,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the zip application holding the code
 
-import docker
-from docker.errors import ImageNotFound, NotFound
-
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_s3 import S3Client, S3Error, sync_directory
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import EngineAPI, NotFound
 from ansible_collections.dockyard.fleet.plugins.module_utils._volume_backup_runner import VolumeBackup
 
 DEFAULTS = {
@@ -66,14 +64,15 @@ class JobModule:
 
 
 class Client:
+    """What the runner needs of the collection's DockerClient (the engine at DOCKER_HOST or its socket)."""
+
     def __init__(self):
-        self.sdk = docker.from_env(timeout=120)
-        self.api = self.sdk.api
+        self.api = EngineAPI(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock", 120)
 
     def image_or_none(self, reference):
         try:
             return self.api.inspect_image(reference)
-        except (ImageNotFound, NotFound):
+        except NotFound:
             return None
 
 
