@@ -16,14 +16,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (  # noqa: F401 - re-exported for modules
-    APIError,
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     DockerException,
     EngineAPI,
-    ImageNotFound,
     NotFound,
     RequestException,
 )
+
+# The errors are the modules' to catch too: they import them from here, with the client.
+__all__ = ["DockerClient", "DockerException", "NotFound", "RequestException", "docker_module"]
 
 # Looked up, not imported: importing the SDK is what a no-op run saves (see _docker_api).
 HAS_DOCKER_SDK = importlib.util.find_spec("docker") is not None
