@@ -15,6 +15,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._address_plan impor
     allocate_subnets,
     check_services,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._overlay_preflight import preflight_problems
 
 
 def overlay_subnets(hosts, cluster_cidr, host_prefix, existing=None, reserved=None):
@@ -35,10 +36,15 @@ def overlay_address(subnet, offset):
         raise AnsibleFilterError(str(exc)) from None
 
 
+def overlay_preflight_problems(reports, hosts):
+    return preflight_problems(dict(reports), list(hosts))
+
+
 class FilterModule:
     def filters(self):
         return {
             "overlay_subnets": overlay_subnets,
             "overlay_service_problems": overlay_service_problems,
             "overlay_address": overlay_address,
+            "overlay_preflight_problems": overlay_preflight_problems,
         }
