@@ -11,7 +11,7 @@ module: overlay_preflight
 short_description: Check, before a VXLAN overlay is applied, that a host and its peers can carry it
 version_added: 0.1.0
 description:
-  - Run it on every host of the overlay in one task (the hosts must run it at the same time: C(forks) at least
+  - Run it on every host of the overlay in one task (the hosts must run it at the same time, so C(forks) at least
     the number of hosts, no C(serial)). Each host listens on the VXLAN UDP port of its underlay address, probes
     every peer there until the peer answers, and answers the peers' probes.
   - When the port is already held by a VXLAN device (this overlay exists on the host, or another overlay with
@@ -47,7 +47,7 @@ options:
     required: true
   peers:
     description:
-      - Every host of the overlay (this host may be in the list: it is skipped by address).
+      - Every host of the overlay; this host may be in the list, it is skipped by address.
     type: list
     elements: dict
     default: []
