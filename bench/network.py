@@ -268,6 +268,7 @@ def main(out_path):
     problems = left_over(inventory_hosts()[0])
     if problems or fleet_size() != start_size:
         raise BenchError("not cleaned up: %s (fleet size %d)" % (problems, fleet_size()))
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: noisy when high
     result["targets"] = {
         "overlay_ratio_ge_0_85": result["overlay_ratio"] >= TARGETS["overlay_ratio"],
         "overlay_faster_than_nat": result["overlay_gbps"] > result["nat_gbps"],
