@@ -148,3 +148,39 @@ def test_corrupted_and_truncated_archives_name_a_path(tmp_path, compression):
             archive.read_archive(out, [], manifest)
         assert corrupted.value.path == "a.txt"
         assert "sha256" in corrupted.value.reason
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="the zstd binary is needed")
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_restore_without_the_archive_hash_still_refuses_bad_data(tmp_path, compression):
+    """Extracting skips the whole-file hash: truncation and a changed byte must still fail, naming a path."""
+    source = str(tmp_path / "src")
+    os.makedirs(source)
+    make_tree(source)
+    out = str(tmp_path / "archive")
+    with open(out, "wb") as handle:
+        entries, dummy = archive.write_archive(source, handle, archive.compress_argv(compression, 3))
+    manifest = {"entries": entries, "archive": {"sha256": "not checked when extracting"}}
+    target = tmp_path / "ok"
+    target.mkdir()
+    assert archive.read_archive(out, archive.decompress_argv(compression), manifest, extract_root=str(target))
+    with open(out, "rb") as handle:
+        good = handle.read()
+    with open(out, "wb") as handle:
+        handle.write(good[: len(good) // 2])
+    target = tmp_path / "truncated"
+    target.mkdir()
+    with pytest.raises(archive.ArchiveError) as truncated:
+        archive.read_archive(out, archive.decompress_argv(compression), manifest, extract_root=str(target))
+    assert truncated.value.path in {e["path"] for e in entries}
+    if compression == "none":
+        data = bytearray(good)
+        data[good.index(b"hello\nhello")] ^= 0xFF
+        with open(out, "wb") as handle:
+            handle.write(bytes(data))
+        target = tmp_path / "corrupted"
+        target.mkdir()
+        with pytest.raises(archive.ArchiveError) as corrupted:
+            archive.read_archive(out, [], manifest, extract_root=str(target))
+        assert corrupted.value.path == "a.txt"
+        assert "sha256" in corrupted.value.reason
