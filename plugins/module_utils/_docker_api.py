@@ -255,7 +255,8 @@ class EngineAPI:
         return sdk_errors_translated(attribute) if callable(attribute) else attribute
 
     def by_sdk(self, name, *args, **kwargs):
-        return getattr(self, name)(*args, **kwargs)
+        """The SDK's own method of that name (not this class's, which would call itself again)."""
+        return sdk_errors_translated(getattr(self.sdk, name))(*args, **kwargs)
 
     def ping(self):
         if self.http is None:

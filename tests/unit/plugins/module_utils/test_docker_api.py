@@ -192,3 +192,17 @@ def test_sdk_calls_raise_our_errors_on_a_real_engine():
     with pytest.raises(NotFound):
         ours.remove_container("dockyard-no-such-container")  # not answered here: the SDK's, translated
     assert ours.sdk_client is not None
+
+
+@real_engine
+def test_a_host_with_registry_credentials_pulls_through_the_sdk(tmp_path, monkeypatch):
+    """The SDK reads the credentials: pull and inspect_distribution go to its methods, errors translated."""
+    pytest.importorskip("docker")
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"127.0.0.1:9": {"auth": "dTpw"}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    ours = EngineAPI(ENGINE, 30)
+    with pytest.raises(APIError):  # nothing listens on 127.0.0.1:9: the engine says so, through the SDK
+        ours.pull("127.0.0.1:9/dockyard/none", tag="v1")
+    with pytest.raises(APIError):
+        ours.inspect_distribution("127.0.0.1:9/dockyard/none:v1")
+    assert ours.sdk_client is not None
