@@ -18,12 +18,16 @@ is the wall time until the last host has it (the image removed from every host b
   pull_seconds.mirror_cold   through the mirror, which fetches from the origin (rate-limited)
   pull_seconds.mirror_warm   through the mirror again (served from its own storage)
 
-failover: on a Docker host that is no registry node, a loop pulls a small image through the VIP
-(removed before each pull) and a probe asks the VIP's /v2/ every 0.1 s; the node holding the VIP
-is frozen (`docker pause`, a hung node) 8 s into the loop (BENCH_LOOP_SECONDS, default 40) and
-thawed when the loop has ended (a thawed holder takes the VIP back: VRRP, it never saw itself lose it).
-  failover.gap_seconds     the longest time without a successful probe through the VIP
-  failover.failed_pulls    pulls of the loop that failed (docker's own layer retries allowed)
+failover: on a Docker host that is no registry node, two loops at once pull a small image each
+through the VIP (removed before each pull) and a probe asks the VIP's /v2/ every 0.1 s; the node
+holding the VIP is frozen (`docker pause`, a hung node) 8 s into the loops (BENCH_LOOP_SECONDS,
+default 40) and thawed when they have ended (a thawed holder takes the VIP back: VRRP, it never saw
+itself lose it). One loop pulls the way the collection does (dockyard.fleet.docker_image_pull, the
+pull of docker_release too: a pull that the move reset is pulled again), the other with the plain
+`docker pull` CLI, which has no such retry (Docker retries layer downloads, not manifest requests).
+  failover.gap_seconds                the longest time without a successful probe through the VIP
+  failover.failed_pulls               pulls of the collection's loop that failed
+  failover.docker_cli_failed_pulls    pulls of the `docker pull` loop that failed
 
 At the end (finally): no rate limit, no node paused, the bench images removed from the hosts,
 their manifests deleted from the origin and its storage garbage-collected.
@@ -51,6 +55,8 @@ TARGET_VARS = REPO / "tests/integration/targets/registry/vars.yml"
 CONTAINER_BY_IP = REPO / "tests/integration/targets/registry/container_by_ip.sh"
 REPOSITORY = "bench/registry-big"
 SMALL_REPOSITORY = "bench/registry-small"
+MODULE_REPOSITORY = "bench/registry-small-module"
+FAILOVER_PULLS = REPO / "bench/registry/failover_pulls.yml"
 
 
 def in_parallel(calls):
@@ -143,16 +149,35 @@ def build_images(fleet, tag):
         " for n in $(seq 0 %d); do head -c %d /dev/urandom > layer$n; done;"
         " printf 'FROM scratch\\n%s' > Dockerfile; docker build -q -t %s/%s:%s . >/dev/null;"
         " head -c 2000000 /dev/urandom > small/blob; printf 'FROM scratch\\nCOPY blob /blob\\n' > small/Dockerfile;"
-        " docker build -q -t %s/%s:%s small >/dev/null; rm -rf /tmp/bench-registry"
-        % (LAYERS - 1, LAYER_MB * 1000000, copies, fleet.origin, REPOSITORY, tag, fleet.origin, SMALL_REPOSITORY, tag),
+        " docker build -q -t %s/%s:%s small >/dev/null;"
+        " head -c 2000000 /dev/urandom > small/blob; docker build -q -t %s/%s:%s small >/dev/null;"
+        " rm -rf /tmp/bench-registry"
+        % (
+            LAYERS - 1,
+            LAYER_MB * 1000000,
+            copies,
+            fleet.origin,
+            REPOSITORY,
+            tag,
+            fleet.origin,
+            SMALL_REPOSITORY,
+            tag,
+            fleet.origin,
+            MODULE_REPOSITORY,
+            tag,
+        ),
     )
     pushes = [
         "docker push -q {o}/{r}:{t} >/dev/null",
         "docker tag {o}/{r}:{t} {v}/{r}:{t} && docker push -q {v}/{r}:{t} >/dev/null",
         "docker tag {o}/{s}:{t} {v}/{s}:{t} && docker push -q {v}/{s}:{t} >/dev/null",
+        "docker tag {o}/{m}:{t} {v}/{m}:{t} && docker push -q {v}/{m}:{t} >/dev/null",
     ]
     for push in pushes:
-        fleet.on(builder, push.format(o=fleet.origin, v=fleet.vip, r=REPOSITORY, s=SMALL_REPOSITORY, t=tag))
+        fleet.on(
+            builder,
+            push.format(o=fleet.origin, v=fleet.vip, r=REPOSITORY, s=SMALL_REPOSITORY, m=MODULE_REPOSITORY, t=tag),
+        )
 
 
 def references(fleet, tag):
@@ -189,9 +214,26 @@ wait
 """
 
 
+def module_loop(fleet, tag, rounds_file):
+    """The collection's pull in a loop on the loop host until the deadline (a playbook run)."""
+    run_playbook(
+        FAILOVER_PULLS,
+        [
+            {
+                "bench_loop_host": fleet.loop_host,
+                "bench_image": "%s/%s:%s" % (fleet.vip, MODULE_REPOSITORY, tag),
+                "bench_deadline": time.time() + LOOP_SECONDS,
+                "bench_max_rounds": LOOP_SECONDS * 4,
+                "bench_rounds_file": str(rounds_file),
+            }
+        ],
+    )
+    return json.loads(rounds_file.read_text())
+
+
 def failover(fleet, tag):
-    """Freeze the VIP holder while the loop and the probe run on a host that is no node; the two
-    keys of the results, and what happened (pulls, the frozen node, the last pull errors)."""
+    """Freeze the VIP holder while both loops and the probe run on a host that is no node; the keys
+    of the results, and what happened (pulls, retries, the frozen node, the last pull errors)."""
     holder = next(h for h in fleet.nodes if "%s/" % fleet.vip in fleet.on(h, "ip -4 -o addr show"))
     container = fleet.container(fleet.address[holder])
     script = LOOP.format(loop=LOOP_SECONDS, vip=fleet.vip, small="%s:%s" % (SMALL_REPOSITORY, tag))
@@ -199,7 +241,10 @@ def failover(fleet, tag):
         fleet.loop_host,
         "rm -f /tmp/bench-registry-*; docker pull -q %s/%s:%s >/dev/null" % (fleet.vip, SMALL_REPOSITORY, tag),
     )
-    errors = []
+    rounds_file = REPO / "tests/output/bench-registry-module-rounds.json"
+    rounds_file.parent.mkdir(parents=True, exist_ok=True)
+    rounds_file.unlink(missing_ok=True)
+    errors, module_rounds = [], []
 
     def run_loop():
         try:
@@ -207,12 +252,21 @@ def failover(fleet, tag):
         except (BenchError, subprocess.SubprocessError, OSError) as error:
             errors.append(error)
 
-    loop = threading.Thread(target=run_loop)
-    loop.start()
+    def run_module_loop():
+        try:
+            module_rounds.extend(module_loop(fleet, tag, rounds_file))
+        except (BenchError, subprocess.SubprocessError, OSError, ValueError) as error:
+            errors.append(error)
+
+    loops = [threading.Thread(target=run_loop), threading.Thread(target=run_module_loop)]
+    for loop in loops:
+        loop.start()
     time.sleep(FREEZE_AFTER_SECONDS)
+    frozen_at = time.time()
     outer("docker", "pause", container)
     try:
-        loop.join()
+        for loop in loops:
+            loop.join()
     finally:
         outer("docker", "unpause", container)
     if errors:
@@ -224,19 +278,24 @@ def failover(fleet, tag):
     gap = max((b - a for a, b in itertools.pairwise(ups)), default=float(LOOP_SECONDS))
     return {
         "gap_seconds": round(gap, 2),
-        "failed_pulls": sum(1 for line in pulls if line.endswith(" fail")),
+        "failed_pulls": sum(1 for r in module_rounds if not r["ok"]),
+        "docker_cli_failed_pulls": sum(1 for line in pulls if line.endswith(" fail")),
     }, {
-        "pulls": sum(1 for line in pulls if line.endswith((" ok", " fail"))),
+        "pulls": len(module_rounds),
+        "pulls_retried": sum(1 for r in module_rounds if r["ok"] and r["attempts"] > 1),
+        "pulls_after_the_freeze": sum(1 for r in module_rounds if r["at"] > frozen_at),
+        "module_pull_errors": [r["msg"] for r in module_rounds if not r["ok"]][-5:],
+        "docker_cli_pulls": sum(1 for line in pulls if line.endswith((" ok", " fail"))),
+        "docker_cli_pull_errors": errors.strip().splitlines()[-5:],
         "frozen_node": holder,
         "frozen_after_seconds": FREEZE_AFTER_SECONDS,
         "loop_seconds": LOOP_SECONDS,
-        "pull_errors": errors.strip().splitlines()[-5:],
     }
 
 
 def clean_origin(fleet, tag):
     """The bench's manifests deleted from the origin, its storage collected (it lives in the cache dir)."""
-    for repository in (REPOSITORY, SMALL_REPOSITORY):
+    for repository in (REPOSITORY, SMALL_REPOSITORY, MODULE_REPOSITORY):
         url = "https://%s/v2/%s/manifests/" % (fleet.origin_local, repository)
         accept = "Accept: application/vnd.docker.distribution.manifest.v2+json"
         digest = subprocess.run(
@@ -318,6 +377,8 @@ def main(out_path):
                 *refs,
                 "%s/%s:%s" % (fleet.origin, SMALL_REPOSITORY, tag),
                 "%s/%s:%s" % (fleet.vip, SMALL_REPOSITORY, tag),
+                "%s/%s:%s" % (fleet.origin, MODULE_REPOSITORY, tag),
+                "%s/%s:%s" % (fleet.vip, MODULE_REPOSITORY, tag),
             ],
         )
         clean_origin(fleet, tag)

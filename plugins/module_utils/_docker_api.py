@@ -128,15 +128,24 @@ class EngineHTTP:
         stream's `error` is raised, so a pull that failed never passes for done.
         """
         params = {"fromImage": repository, "tag": tag, "platform": platform}
-        answer = self.request("POST", "/images/create", params, image=True)
-        if isinstance(answer, str):  # one JSON object per line: the progress of the pull
-            lines = [json.loads(line) for line in answer.splitlines() if line.strip()]
-        else:
-            lines = [answer]
-        for line in lines:
-            if isinstance(line, dict) and line.get("error"):
-                raise APIError(500, "pull failed", line["error"])
-        return lines[-1] if lines else {}
+        return pull_outcome(self.request("POST", "/images/create", params, image=True))
+
+
+def pull_outcome(answer):
+    """The last status of a pull's progress stream; the stream's `error` raised as APIError.
+
+    The engine answers 200 before it talks to the registry, so a failed pull is told only in
+    the stream: without this a pull that failed would pass for done.
+    """
+    if isinstance(answer, bytes):
+        answer = answer.decode("utf-8", "replace")
+    lines = [answer]
+    if isinstance(answer, str):  # one JSON object per line: the progress of the pull
+        lines = [json.loads(line) for line in answer.splitlines() if line.strip()]
+    for line in lines:
+        if isinstance(line, dict) and line.get("error"):
+            raise APIError(500, "pull failed", line["error"])
+    return lines[-1] if lines else {}
 
 
 def decoded(body):
@@ -316,7 +325,10 @@ class EngineAPI:
         return self.http.get(path_of("/distribution/%s/json", image), image=True)
 
     def pull(self, repository, tag=None, **kwargs):
-        """Pull and wait for the end (the SDK without a tag, for stream=, auth_config=, or with credentials)."""
+        """Pull and wait for the end (the SDK without a tag, for stream=, auth_config=, or with credentials).
+
+        Either way a failure told inside the progress stream is raised (the SDK only returns it)."""
         if self.http is None or tag is None or set(kwargs) - {"platform"} or has_registry_credentials():
-            return self.by_sdk("pull", repository, tag=tag, **kwargs)
+            answer = self.by_sdk("pull", repository, tag=tag, **kwargs)
+            return answer if kwargs.get("stream") else pull_outcome(answer)
         return self.http.pull(repository, tag, kwargs.get("platform"))

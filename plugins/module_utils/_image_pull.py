@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerException,
     RequestException,
@@ -20,11 +22,55 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import (
     validate_reference,
 )
 
+# A registry failover (the VIP moving to another node, a node's front restarting) resets or
+# refuses the connections open at that moment. Docker retries layer downloads itself, but not
+# the ping, token and manifest requests a pull starts with, so a pull in flight at a move fails
+# with one of these messages although the same pull a moment later succeeds. They are the
+# network's, never the image's: "manifest unknown", "unauthorized" or a bad name fail at once.
+TRANSIENT_PULL_ERRORS = (
+    "connection reset by peer",
+    "connection refused",
+    "broken pipe",
+    "unexpected eof",
+    "i/o timeout",
+    "tls handshake timeout",
+    "no route to host",
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway time",
+)
+PULL_ATTEMPTS = 3
+# seconds before the second attempt, doubled before the third: a VRRP move takes 1-4 s
+PULL_RETRY_DELAY = 1.0
+
+
+def is_transient_pull_error(message):
+    """Whether a failed pull's message names a network hiccup that a retry can get past."""
+    lowered = str(message).lower()
+    return any(marker in lowered for marker in TRANSIENT_PULL_ERRORS)
+
+
+def with_pull_retries(call, attempts=PULL_ATTEMPTS, delay=PULL_RETRY_DELAY, sleep=time.sleep):
+    """call() until it succeeds or fails with a non-transient error; (its result, attempts made).
+
+    The last error is raised as it came, with `attempts` set on it so the message can say so.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call(), attempt
+        except (DockerException, RequestException) as exc:
+            if attempt == attempts or not is_transient_pull_error(exc):
+                exc.attempts = attempt
+                raise
+            sleep(delay * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: attempts must be at least 1")
+
 
 class ImagePuller:
     def __init__(self, client, name, tag=None, digest=None, platform=None):
         self.client = client
         self.platform = platform
+        self.attempts = 0
         self.repository, self.tag, self.digest = self.wanted_reference(name, tag, digest)
 
     def wanted_reference(self, name, tag, digest):
@@ -54,13 +100,18 @@ class ImagePuller:
         return data["Descriptor"]["digest"]
 
     def pull(self):
+        """Pull (retried past a registry failover: see TRANSIENT_PULL_ERRORS), then tag a digest pull."""
         kwargs = {"platform": self.platform} if self.platform else {}
         try:
-            self.client.api.pull(self.repository, tag=self.digest or self.tag, **kwargs)
+            _, self.attempts = with_pull_retries(
+                lambda: self.client.api.pull(self.repository, tag=self.digest or self.tag, **kwargs)
+            )
             if self.digest and self.tag:
                 self.client.api.tag(self.reference, self.repository, tag=self.tag)
         except (DockerException, RequestException) as exc:
-            self.client.fail("pulling %s failed: %s" % (self.reference, exc))
+            attempts = getattr(exc, "attempts", 1)
+            after = " (after %d attempts)" % attempts if attempts > 1 else ""
+            self.client.fail("pulling %s failed%s: %s" % (self.reference, after, exc))
 
     def pinned_and_present(self, image):
         """An image pulled by digest never changes: nothing to do when it is here and its tag points at it."""
@@ -102,4 +153,6 @@ class ImagePuller:
         }
         if image is not None and not (changed and check_mode):
             result["image_id"] = image["Id"]
+        if self.attempts:
+            result["attempts"] = self.attempts
         return result

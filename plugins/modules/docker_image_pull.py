@@ -19,6 +19,11 @@ description:
     an image pulled by digest is immutable and never pulled twice.
   - In check mode the registry is asked for the current digest of the tag (no layers
     are downloaded), so a check run predicts whether a real run would change anything.
+  - A pull that fails on the network (connection reset or refused, TLS handshake timeout, 502/503/504),
+    as pulls in flight do when a registry's virtual IP moves to another node, is tried again up to
+    three times in all, after 1 s and 2 s. Docker retries only layer downloads itself, not the manifest
+    and token requests. Errors about the image or its access (unknown manifest, denied, bad certificate)
+    fail at once.
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
@@ -78,6 +83,11 @@ digest:
   returned: success
   type: str
   sample: sha256:5a8c3fd3a5de1b7a6a8e4a0e7e1c2d3b4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c
+attempts:
+  description: How many pulls it took (more than 1 when a network error was retried).
+  returned: when the image was pulled
+  type: int
+  sample: 1
 reference:
   description: The reference that was pulled.
   returned: success
