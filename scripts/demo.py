@@ -12,11 +12,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -104,13 +102,8 @@ def start_log_receiver(gateway: str) -> str:
     It keeps running after the demo so its numbers can be looked at; make fleet-down stops it.
     Returns its control URL.
     """
-    pidfile = FLEET / "es-receiver.pid"
-    if pidfile.exists():
-        with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-        time.sleep(1)
     argv = [sys.executable, str(REPO / "tests/receivers/es_bulk.py"), "--address", gateway, "--daemon"]
-    argv += ["--pidfile", str(pidfile), "--logfile", str(FLEET / "es-receiver.log")]
+    argv += ["--pidfile", str(FLEET / "es-receiver.pid"), "--logfile", str(FLEET / "es-receiver.log")]
     started = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
     return started["control"]
 

@@ -18,13 +18,11 @@ docker CLI are used, so this runs before `make setup` has made a venv.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -835,11 +833,9 @@ def remove_containers() -> None:
 def stop_test_receiver(settings: Settings) -> None:
     """The logging role's test receiver (tests/receivers/es_bulk.py) that make demo or a test left running."""
     pidfile = settings.state_dir / "es-receiver.pid"
-    if not pidfile.exists():
-        return
-    with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-    pidfile.unlink()
+    if pidfile.exists():
+        receiver = Path(__file__).resolve().parent.parent / "receivers/es_bulk.py"
+        subprocess.run([sys.executable, str(receiver), "--stop", "--pidfile", str(pidfile)], check=False)
 
 
 def cmd_down(settings: Settings) -> None:

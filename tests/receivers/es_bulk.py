@@ -22,8 +22,11 @@ Every accepted document is recorded. A separate control port (never part of an o
 
 A document belongs to run R and has sequence number N when its JSON text contains `run=R seq=N`
 (the test containers write lines like that). Use --daemon to fork into the background (pid file).
+With --pidfile, a receiver that an earlier run left there is stopped first (one receiver per pid
+file, whoever starts it: make demo, a test, the bench); --stop only stops it.
 
 Run: es_bulk.py --address 172.29.85.1 --es-port 9200 --tcp-port 5044 --control-port 9299
+Stop: es_bulk.py --stop --pidfile .fleet/es-receiver.pid
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import socket
 import socketserver
 import sys
@@ -464,6 +468,7 @@ def parse_args(argv):
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--address", help="address to listen on")
     where.add_argument("--subnet", help="listen on the first address of this subnet (the fleet gateway)")
+    where.add_argument("--stop", action="store_true", help="stop the receiver of --pidfile, start none")
     parser.add_argument("--es-port", type=int, default=9200)
     parser.add_argument("--tcp-port", type=int, default=5044, help="TCP JSON lines; 0 disables it")
     parser.add_argument("--control-port", type=int, default=9299)
@@ -484,9 +489,42 @@ def wait_listening(address, port, timeout=10):
     return False
 
 
+def receiver_pid(pidfile):
+    """The pid in the pid file when that process runs and is one of these receivers, else None."""
+    try:
+        with open(pidfile, encoding="utf-8") as handle:
+            pid = int(handle.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            command = handle.read()
+    except (OSError, ValueError):
+        return None
+    return pid if os.path.basename(__file__).encode() in command else None
+
+
+def stop_receiver(pidfile, timeout=10):
+    """Stop the receiver the pid file names (if any) and wait until it is gone; remove the file."""
+    pid = receiver_pid(pidfile)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while receiver_pid(pidfile) == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(pidfile)
+    return pid
+
+
 def main(argv=None):
     global DATA
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.pidfile:
+        stopped = stop_receiver(args.pidfile)  # its ports free before this one binds them
+        if args.stop:
+            print(json.dumps({"stopped": stopped}))
+            return 0
+    elif args.stop:
+        sys.exit("--stop needs --pidfile")
     if args.subnet:
         args.address = str(next(ipaddress.ip_network(args.subnet).hosts()))
     if args.daemon and os.fork():

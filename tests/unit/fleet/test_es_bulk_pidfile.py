@@ -1,0 +1,67 @@
+"""The test receiver owns its pid file: a new one replaces the receiver an earlier run left, --stop stops it."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RECEIVER = Path(__file__).resolve().parents[2] / "receivers" / "es_bulk.py"
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start(pidfile, es_port, tcp_port, control_port):
+    argv = [sys.executable, str(RECEIVER), "--address", "127.0.0.1", "--daemon", "--pidfile", str(pidfile)]
+    argv += ["--es-port", str(es_port), "--tcp-port", str(tcp_port), "--control-port", str(control_port)]
+    started = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30).stdout)
+    assert started["started"] is True
+    return int(pidfile.read_text())
+
+
+def running(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return b"es_bulk.py" in handle.read()
+    except OSError:
+        return False
+
+
+def test_a_new_receiver_replaces_the_one_on_its_pidfile_and_stop_ends_it(tmp_path):
+    pidfile = tmp_path / "es-receiver.pid"
+    ports = free_ports(3)
+    first = start(pidfile, *ports)
+    second = start(pidfile, *ports)  # the same ports: they must be free again before it binds them
+    try:
+        assert second != first
+        assert not running(first)
+        assert running(second)
+    finally:
+        stop = [sys.executable, str(RECEIVER), "--stop", "--pidfile", str(pidfile)]
+        answer = json.loads(subprocess.run(stop, check=True, capture_output=True, text=True, timeout=30).stdout)
+    assert answer == {"stopped": second}
+    deadline = time.monotonic() + 5
+    while running(second) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(second)
+    assert not pidfile.exists()
+
+
+def test_a_pidfile_naming_another_program_is_left_alone(tmp_path):
+    """A stale pid file whose pid now belongs to another process must not kill that process."""
+    pidfile = tmp_path / "es-receiver.pid"
+    pidfile.write_text(str(os.getpid()))
+    stop = [sys.executable, str(RECEIVER), "--stop", "--pidfile", str(pidfile)]
+    answer = json.loads(subprocess.run(stop, check=True, capture_output=True, text=True, timeout=30).stdout)
+    assert answer == {"stopped": None}
+    assert not pidfile.exists()
