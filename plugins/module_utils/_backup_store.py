@@ -30,6 +30,41 @@ MANIFEST_SUFFIX = ".manifest.json"
 VERIFY_SUFFIX = ".verify.json"
 PARTIAL_PREFIX = "."
 PARTIAL_SUFFIX = ".partial"
+# An archive is handed to the disk in steps of this size while it is written (see WritebackFile).
+WRITEBACK_BYTES = 32 << 20
+
+
+class WritebackFile:
+    """A file being written whose finished parts are handed to the disk at once.
+
+    Without this the whole archive sits dirty in the page cache (far below the kernel's writeback
+    threshold on a host with memory) and the final fsync writes all of it after the archive is
+    done: on a 2 GB volume that is half a second of nothing but waiting. POSIX_FADV_DONTNEED on a
+    written range starts its writeback without waiting, and its pages then leave the cache instead
+    of pushing out the applications' hot data (a backup is not read again soon).
+    """
+
+    def __init__(self, handle, step=WRITEBACK_BYTES):
+        self.handle = handle
+        self.step = step
+        self.written = 0
+        self.handed = 0
+
+    def write(self, data):
+        count = self.handle.write(data)
+        self.written += len(data)
+        if self.written - self.handed >= self.step and hasattr(os, "posix_fadvise"):
+            self.handle.flush()
+            with contextlib.suppress(OSError):  # advice only: a file system without it still works
+                os.posix_fadvise(self.handle.fileno(), self.handed, self.written - self.handed, os.POSIX_FADV_DONTNEED)
+            self.handed = self.written
+        return count
+
+    def flush(self):
+        self.handle.flush()
+
+    def fileno(self):
+        return self.handle.fileno()
 
 
 def verification_record(ok, mode, detail=None):
@@ -146,7 +181,7 @@ class DirectoryStore(StoreBase):
         fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
-                yield out
+                yield WritebackFile(out)
                 out.flush()
                 os.fsync(out.fileno())
             os.rename(partial, os.path.join(self.root, name))

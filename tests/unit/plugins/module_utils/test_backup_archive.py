@@ -126,3 +126,17 @@ def test_size_from_pax_record_wins_over_the_header_field():
     for member in tar:
         members.append((member.name, member.size, b"".join(bytes(v) for v in tar.data(member.size))))
     assert members == [("big", 5, b"hello")]
+
+
+def test_an_archive_being_written_is_handed_to_the_disk_in_steps(tmp_path, monkeypatch):
+    """WritebackFile: every byte reaches the file, and each finished step is advised out (its writeback started)."""
+    from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import WritebackFile
+
+    advised = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: advised.append((offset, length)))
+    with open(tmp_path / "a.tar.zst", "wb") as handle:
+        out = WritebackFile(handle, step=100)
+        for _ in range(7):
+            out.write(b"x" * 40)
+    assert (tmp_path / "a.tar.zst").read_bytes() == b"x" * 280
+    assert advised == [(0, 120), (120, 120)]  # the last 40 bytes wait for the final fsync
