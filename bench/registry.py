@@ -54,6 +54,7 @@ LOOP_SECONDS = int(os.environ.get("BENCH_LOOP_SECONDS", "40"))
 # freezes in a run: a move resets only what is in flight at that instant, so one freeze says little
 FAILOVER_ROUNDS = int(os.environ.get("BENCH_FAILOVER_ROUNDS", "3"))
 FREEZE_AFTER_SECONDS = 8
+VIP_MOVE_WAIT_SECONDS = 6
 TARGET_VARS = REPO / "tests/integration/targets/registry/vars.yml"
 CONTAINER_BY_IP = REPO / "tests/integration/targets/registry/container_by_ip.sh"
 REPOSITORY = "bench/registry-big"
@@ -240,6 +241,8 @@ def failovers(fleet, tag):
     keys, rounds = {"gap_seconds": 0.0, "failed_pulls": 0, "docker_cli_failed_pulls": 0}, []
     for dummy in range(FAILOVER_ROUNDS):
         found, details = failover(fleet, tag)
+        if not details["vip_moved_to"]:
+            raise BenchError("the VIP did not move away from the frozen %s: no failover measured" % details["frozen_node"])
         keys["gap_seconds"] = max(keys["gap_seconds"], found["gap_seconds"])
         keys["failed_pulls"] += found["failed_pulls"]
         keys["docker_cli_failed_pulls"] += found["docker_cli_failed_pulls"]
@@ -288,6 +291,8 @@ def failover(fleet, tag):
     frozen_at = time.time()
     outer("docker", "pause", container)
     try:
+        time.sleep(VIP_MOVE_WAIT_SECONDS)  # keepalived's peers miss 3 adverts (advert_int 1), then take it
+        moved_to = [h for h in fleet.nodes if h != holder and "%s/" % fleet.vip in fleet.on(h, "ip -4 -o addr show")]
         for loop in loops:
             loop.join()
     finally:
@@ -311,6 +316,7 @@ def failover(fleet, tag):
         "docker_cli_pulls": sum(1 for line in pulls if line.endswith((" ok", " fail"))),
         "docker_cli_pull_errors": errors.strip().splitlines()[-5:],
         "frozen_node": holder,
+        "vip_moved_to": moved_to,  # the nodes holding the VIP 6 s into the freeze: the move happened
         "frozen_after_seconds": FREEZE_AFTER_SECONDS,
         "loop_seconds": LOOP_SECONDS,
     }
