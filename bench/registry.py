@@ -242,7 +242,8 @@ def failovers(fleet, tag):
     for dummy in range(FAILOVER_ROUNDS):
         found, details = failover(fleet, tag)
         if not details["vip_moved_to"]:
-            raise BenchError("the VIP did not move away from the frozen %s: no failover measured" % details["frozen_node"])
+            frozen = details["frozen_node"]
+            raise BenchError("the VIP did not move away from the frozen %s: no failover measured" % frozen)
         keys["gap_seconds"] = max(keys["gap_seconds"], found["gap_seconds"])
         keys["failed_pulls"] += found["failed_pulls"]
         keys["docker_cli_failed_pulls"] += found["docker_cli_failed_pulls"]
