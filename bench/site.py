@@ -3,7 +3,8 @@
 For each size, side by side in one run:
   converge_seconds_N  fleet-down, fleet-up with N hosts, then site.yml (prod example
                       inventory: daemon.json, logging to the test receiver, overlay network with
-                      its verification, storage, demo-app released from Git) on hosts that have none of it
+                      its verification, the HA registry on two nodes with a mirror on the last host,
+                      storage, demo-app released from Git) on hosts that have none of it
   noop_seconds_N      site.yml again right after: nothing to change (checked: changed=0)
 Targets: converge_seconds_6 / converge_seconds_3 < 1.4 (hosts run in parallel, forks=10);
 noop_seconds_N / converge_seconds_N < 0.4. The fleet is left at FLEET_SIZE (default 3).
@@ -19,7 +20,7 @@ from pathlib import Path
 from _bench import REPO, changed_count, run_playbook
 
 sys.path.insert(0, str(REPO / "scripts"))
-from demo import make_app_repository, start_log_receiver  # the demo's app repository and log receiver
+from demo import make_app_repository, start_log_receiver, start_object_store  # the demo's fixtures
 
 FLEET = [sys.executable, str(REPO / "tests/fleet/fleet.py")]
 SITE = REPO / "playbooks/site.yml"
@@ -35,6 +36,7 @@ def measure(size, checkouts):
     fleet("up", size)
     fleet_vars = json.loads((REPO / ".fleet/fleet-vars.yml").read_text())
     start_log_receiver(fleet_vars["fleet_gateway"])  # where the example inventories ship container logs
+    start_object_store()  # the prod registry's S3 store (the environment's, like the receiver: not timed)
     git_root = make_app_repository()
     env = {"DOCKYARD_GIT_ROOT": str(git_root)}
     extra = ["site_checkout_root=%s/%d" % (checkouts, size)]

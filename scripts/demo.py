@@ -108,6 +108,32 @@ def start_log_receiver(gateway: str) -> str:
     return started["control"]
 
 
+def start_object_store() -> None:
+    """SeaweedFS (S3) on the first mirror node: the shared storage the prod inventory's registry uses.
+
+    An object store is the environment's, like the log receiver: the demo brings up the test one
+    (the registry tests' fixture) before site.yml, which only points the registry at it.
+    """
+    argv = [
+        str(REPO / ".venv" / "bin" / "ansible-playbook"),
+        "-i",
+        str(FLEET / "inventory.yml"),
+        str(REPO / "tests/integration/targets/registry/seaweedfs.yml"),
+    ]
+    proc = subprocess.run(argv, text=True, capture_output=True, check=False)
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n")
+        raise SystemExit(f"demo: starting the object store failed (exit {proc.returncode})")
+
+
+def registry_status(host: str, vip: str) -> str:
+    """The HTTP status the registry's VIP answers on /v2/ from a Docker host, through the CA it trusts
+    (401: up, asking for a token)."""
+    ca = "/etc/docker/certs.d/%s/ca.crt" % vip
+    command = "curl -s -o /dev/null -w '%%{http_code}' --cacert %s https://%s/v2/" % (ca, vip)
+    return ssh(host, command, check=False, timeout=30).strip() or "no answer"
+
+
 def log_indices(control: str, app: str, wait: float = 30) -> dict:
     """Documents per Elasticsearch index of the app, once some arrived (or after `wait` seconds)."""
     deadline = time.monotonic() + wait
@@ -127,8 +153,10 @@ def main():
     hosts = fleet["hosts"]
     git_root = make_app_repository()
     control = start_log_receiver(fleet_vars["fleet_gateway"])
+    say("the object store of the prod registry (SeaweedFS, S3) on the mirror node")
+    start_object_store()
 
-    say("site.yml: Docker hosts, logging, overlay network, storage, demo-app v1 from Git (prod inventory)")
+    say("site.yml: Docker hosts, logging, overlay network, registry, storage, demo-app v1 from Git (prod inventory)")
     started = time.monotonic()
     site(git_root, versions["good"])
     converge_seconds = time.monotonic() - started
@@ -150,6 +178,12 @@ def main():
     print(
         f"registry (origin, stands for Docker Hub): {fleet_vars['fleet_origin_registry']} "
         f"(from this machine: {fleet_vars['fleet_origin_registry_local']})"
+    )
+    vip = fleet_vars["fleet_subnet"].split("/")[0].rsplit(".", 1)[0] + ".250"  # prod: registry_vip
+    registry = registry_status(next(iter(hosts.values())), vip)
+    print(
+        f"private registry (HA, VIP):               https://{vip}/v2/ (answers {registry}; "
+        f"CA in /etc/docker/certs.d/{vip}/ on every host)"
     )
     print(f"app config repository:                    {git_root / APP} (deploy/app.yml, deploy/config/)")
     indices = log_indices(control, APP)
@@ -177,8 +211,11 @@ def main():
     print(f"site.yml --check after the demo: {'no changes' if not left else 'CHANGES: ' + '; '.join(left)}")
     print(f"try: curl http://{next(iter(hosts.values()))}:{APP_PORT}/config")
     print("     make fleet-down   # when you are done")
-    if failed or left or not indices:
-        raise SystemExit("demo: requests failed, site.yml is not idempotent, or no container log was shipped")
+    if failed or left or not indices or registry != "401":
+        raise SystemExit(
+            "demo: requests failed, site.yml is not idempotent, no container log was shipped, or the registry's VIP"
+            " does not answer"
+        )
 
 
 if __name__ == "__main__":
