@@ -60,7 +60,7 @@ CONTAINER_BY_IP = REPO / "tests/integration/targets/registry/container_by_ip.sh"
 REPOSITORY = "bench/registry-big"
 SMALL_REPOSITORY = "bench/registry-small"
 MODULE_REPOSITORY = "bench/registry-small-module"
-FAILOVER_PULLS = REPO / "bench/registry/failover_pulls.yml"
+PULL_LOOP = REPO / "tests/integration/targets/registry/pull_loop.yml"
 
 
 def in_parallel(calls):
@@ -221,14 +221,14 @@ wait
 def module_loop(fleet, tag, rounds_file):
     """The collection's pull in a loop on the loop host until the deadline (a playbook run)."""
     run_playbook(
-        FAILOVER_PULLS,
+        PULL_LOOP,
         [
             {
-                "bench_loop_host": fleet.loop_host,
-                "bench_image": "%s/%s:%s" % (fleet.vip, MODULE_REPOSITORY, tag),
-                "bench_deadline": time.time() + LOOP_SECONDS,
-                "bench_max_rounds": LOOP_SECONDS * 4,
-                "bench_rounds_file": str(rounds_file),
+                "pull_loop_host": fleet.loop_host,
+                "pull_loop_image": "%s/%s:%s" % (fleet.vip, MODULE_REPOSITORY, tag),
+                "pull_loop_deadline": time.time() + LOOP_SECONDS,
+                "pull_loop_max_rounds": LOOP_SECONDS * 4,
+                "pull_loop_rounds_file": str(rounds_file),
             }
         ],
     )

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Machine-level prerequisites of `make setup`: the tools the test fleet needs
-# (debootstrap, ssh client, openssl; shellcheck for ansible-test sanity) and a Docker engine that answers.
+# (debootstrap, ssh client, openssl; redis-server for the registry tests' shared cache; shellcheck for
+# ansible-test sanity) and a Docker engine that answers.
 # Installs with apt-get when root on Debian/Ubuntu; elsewhere says what is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 missing=()
-for tool in debootstrap:debootstrap shellcheck:shellcheck ssh:openssh-client ssh-keygen:openssh-client openssl:openssl tar:tar; do
+for tool in debootstrap:debootstrap shellcheck:shellcheck ssh:openssh-client ssh-keygen:openssh-client openssl:openssl tar:tar redis-server:redis-server redis-cli:redis-tools; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

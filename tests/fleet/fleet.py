@@ -838,8 +838,16 @@ def stop_test_receiver(settings: Settings) -> None:
         subprocess.run([sys.executable, str(receiver), "--stop", "--pidfile", str(pidfile)], check=False)
 
 
+def stop_test_redis(settings: Settings) -> None:
+    """The registry tests' Redis on the gateway (port: registry_test_redis_port in their vars.yml)."""
+    if shutil.which("redis-cli"):
+        argv = ["redis-cli", "-h", settings.gateway, "-p", "6390", "shutdown", "nosave"]
+        subprocess.run(argv, capture_output=True, check=False, timeout=30)
+
+
 def cmd_down(settings: Settings) -> None:
     stop_test_receiver(settings)
+    stop_test_redis(settings)
     remove_containers()
     for net in docker_out("network", "ls", "-q", "--filter", FLEET_FILTER).split():
         docker("network", "rm", net)
