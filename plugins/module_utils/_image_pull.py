@@ -103,7 +103,7 @@ class ImagePuller:
         """Pull (retried past a registry failover: see TRANSIENT_PULL_ERRORS), then tag a digest pull."""
         kwargs = {"platform": self.platform} if self.platform else {}
         try:
-            _, self.attempts = with_pull_retries(
+            dummy, self.attempts = with_pull_retries(
                 lambda: self.client.api.pull(self.repository, tag=self.digest or self.tag, **kwargs)
             )
             if self.digest and self.tag:

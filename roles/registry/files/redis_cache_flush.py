@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) dockyard.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -25,7 +24,7 @@ PATTERNS = ("blobs::*", "repository::*")
 
 class Redis:
     def __init__(self, address, timeout=10):
-        host, _, port = address.rpartition(":")
+        host, dummy, port = address.rpartition(":")
         self.sock = socket.create_connection((host or address, int(port or 6379)), timeout=timeout)
         self.reader = self.sock.makefile("rb")
 
@@ -50,7 +49,7 @@ class Redis:
             size = int(rest)
             return None if size < 0 else self.reader.read(size + 2)[:-2]
         if kind == b"*":
-            return [self.reply() for _ in range(int(rest))]
+            return [self.reply() for dummy in range(int(rest))]
         raise RuntimeError("unexpected Redis reply %r" % line)
 
 

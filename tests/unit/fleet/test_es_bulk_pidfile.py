@@ -12,7 +12,7 @@ RECEIVER = Path(__file__).resolve().parents[2] / "receivers" / "es_bulk.py"
 
 
 def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
+    sockets = [socket.socket() for dummy in range(count)]
     for sock in sockets:
         sock.bind(("127.0.0.1", 0))
     ports = [sock.getsockname()[1] for sock in sockets]

@@ -136,7 +136,7 @@ def test_an_archive_being_written_is_handed_to_the_disk_in_steps(tmp_path, monke
     monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: advised.append((offset, length)))
     with open(tmp_path / "a.tar.zst", "wb") as handle:
         out = WritebackFile(handle, step=100)
-        for _ in range(7):
+        for dummy in range(7):
             out.write(b"x" * 40)
     assert (tmp_path / "a.tar.zst").read_bytes() == b"x" * 280
     assert advised == [(0, 120), (120, 120)]  # the last 40 bytes wait for the final fsync
