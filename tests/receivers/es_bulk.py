@@ -527,15 +527,22 @@ def main(argv=None):
         sys.exit("--stop needs --pidfile")
     if args.subnet:
         args.address = str(next(ipaddress.ip_network(args.subnet).hosts()))
+    # The daemon tells its parent through a pipe whether it could bind its ports: a port held by
+    # another process (a receiver of another checkout on the same gateway) must fail the start,
+    # not pass for started because something answers there.
+    ready_read, ready_write = os.pipe() if args.daemon else (None, None)
     if args.daemon and os.fork():
-        ok = wait_listening(args.address, args.control_port)
-        print(
-            json.dumps(
-                {"started": ok, "address": args.address, "control": "http://%s:%d" % (args.address, args.control_port)}
-            )
-        )
+        os.close(ready_write)
+        with os.fdopen(ready_read, "r", encoding="utf-8") as ready:
+            outcome = ready.read().strip() or "the receiver exited before it listened"
+        ok = outcome == "listening" and wait_listening(args.address, args.control_port)
+        answer = {"started": ok, "address": args.address, "control": "http://%s:%d" % (args.address, args.control_port)}
+        if not ok:
+            answer["error"] = outcome
+        print(json.dumps(answer))
         return 0 if ok else 1
     if args.daemon:
+        os.close(ready_read)
         os.setsid()
         log = open(args.logfile, "a")  # noqa: SIM115 - kept open for the life of the daemon
         os.dup2(log.fileno(), 1)
@@ -545,9 +552,17 @@ def main(argv=None):
     if args.pidfile:
         with open(args.pidfile, "w", encoding="utf-8") as handle:
             handle.write(str(os.getpid()))
-    DATA = DataListeners(args.address, args.es_port, args.tcp_port)
-    DATA.start()
-    control = QuietHTTPServer((args.address, args.control_port), ControlHandler)
+    try:
+        DATA = DataListeners(args.address, args.es_port, args.tcp_port)
+        DATA.start()
+        control = QuietHTTPServer((args.address, args.control_port), ControlHandler)
+    except OSError as exc:
+        if ready_write is not None:
+            os.write(ready_write, ("cannot listen on %s: %s" % (args.address, exc)).encode())
+        raise
+    if ready_write is not None:
+        os.write(ready_write, b"listening")
+        os.close(ready_write)
     control.serve_forever()
     return 0
 

@@ -65,3 +65,23 @@ def test_a_pidfile_naming_another_program_is_left_alone(tmp_path):
     answer = json.loads(subprocess.run(stop, check=True, capture_output=True, text=True, timeout=30).stdout)
     assert answer == {"stopped": None}
     assert not pidfile.exists()
+
+
+def test_a_receiver_that_cannot_bind_its_ports_fails_to_start(tmp_path):
+    """Another process on the port (a receiver of another checkout) must not pass for this receiver."""
+    ports = free_ports(3)
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", ports[0]))
+    holder.listen()
+    try:
+        argv = [sys.executable, str(RECEIVER), "--address", "127.0.0.1", "--daemon"]
+        argv += ["--pidfile", str(tmp_path / "r.pid"), "--es-port", str(ports[0]), "--tcp-port", str(ports[1])]
+        argv += ["--control-port", str(ports[2])]
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    finally:
+        holder.close()
+    answer = json.loads(run.stdout)
+    assert run.returncode == 1
+    assert answer["started"] is False
+    assert "Address already in use" in answer["error"]
