@@ -99,3 +99,37 @@ def test_bcrypt_through_libcrypt():
     hashed = "$2b$10$OqzfZnZeXsHVSwbcueU9ruPuGjKFVuEfFqmApRa1WMjJDAx.Nj/hm"  # alice-pass-1
     assert checker.bcrypt_ok("alice-pass-1", hashed)
     assert not checker.bcrypt_ok("wrong", hashed)
+
+
+def test_stops_at_once_on_sigterm(tmp_path):
+    """SIGTERM (docker stop) ends it cleanly, exit 0: as its container's PID 1 it has no default action for it."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "authorizer.json").write_text(json.dumps({"listen": "127.0.0.1", "port": port}))
+    (tmp_path / "token.key").write_bytes(b"test-signing-key")
+    (tmp_path / "policy.json").write_text(json.dumps({"users": {}, "robots": {}, "rules": RULES}))
+    process = subprocess.Popen([sys.executable, str(SOURCE), str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/auth" % port, timeout=1)
+            except urllib.error.HTTPError as answer:
+                assert answer.code == 401  # serving: no credentials, a challenge
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the authorizer did not start listening"
+                time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        process.kill()
+        process.wait()

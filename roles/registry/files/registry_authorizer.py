@@ -25,6 +25,7 @@ import hmac
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -254,13 +255,27 @@ def main():
     with open(os.path.join(directory, "token.key"), "rb") as handle:
         key = handle.read().strip()
     server = ThreadingHTTPServer((config.get("listen", "127.0.0.1"), int(config.get("port", 5001))), Handler)
-    server.daemon_threads = True
+    # Requests in flight finish before the process exits (server_close joins their threads).
+    server.daemon_threads = False
     server.policy = Policy(os.path.join(directory, "policy.json"))
     server.policy.data()  # fail at start on a broken policy, not at the first request
     server.passwords = PasswordChecker()
     server.tokens = Tokens(key, int(config.get("token_ttl", 900)))
     server.service = config.get("service", "dockyard-registry")
-    server.serve_forever()
+    # As the container's PID 1 the process has no default SIGTERM action: without a handler
+    # `docker stop` waited its 10 s and killed it (every restart of a node's authorizer, and
+    # the unit ended failed with status 137).
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    try:
+        server.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        server.server_close()
+
+
+def stop_on_signal(_signum, _frame):
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
