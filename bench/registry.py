@@ -258,15 +258,16 @@ def failovers(fleet, tag):
     return keys, {**totals, "per_round": rounds}
 
 
-def vip_holders(fleet):
-    """The registry nodes that have the VIP on an interface."""
-    return [h for h in fleet.nodes if "%s/" % fleet.vip in fleet.on(h, "ip -4 -o addr show")]
+def vip_holders(fleet, nodes):
+    """Which of NODES have the VIP on an interface. Never pass the frozen node: its sshd is paused
+    and the read would hang (the timeout makes that a failure, not a hung benchmark)."""
+    return [h for h in nodes if "%s/" % fleet.vip in fleet.on(h, "ip -4 -o addr show", timeout=30)]
 
 
 def failover(fleet, tag):
     """Freeze the VIP holder while both loops and the probe run on a host that is no node; the keys
     of the results, and what happened (pulls, retries, the frozen node, the last pull errors)."""
-    holder = vip_holders(fleet)[0]
+    holder = vip_holders(fleet, fleet.nodes)[0]
     container = fleet.container(fleet.address[holder])
     script = LOOP.format(loop=LOOP_SECONDS, vip=fleet.vip, small="%s:%s" % (SMALL_REPOSITORY, tag))
     fleet.on(
@@ -298,7 +299,7 @@ def failover(fleet, tag):
     outer("docker", "pause", container)
     try:
         time.sleep(VIP_MOVE_WAIT_SECONDS)  # keepalived's peers miss 3 adverts (advert_int 1), then take it
-        moved_to = [h for h in vip_holders(fleet) if h != holder]
+        moved_to = vip_holders(fleet, [h for h in fleet.nodes if h != holder])
         for loop in loops:
             loop.join()
     finally:
