@@ -1,3 +1,4 @@
+import hashlib
 import io
 import os
 import tarfile
@@ -140,3 +141,24 @@ def test_an_archive_being_written_is_handed_to_the_disk_in_steps(tmp_path, monke
             out.write(b"x" * 40)
     assert (tmp_path / "a.tar.zst").read_bytes() == b"x" * 280
     assert advised == [(0, 120), (120, 120)]  # the last 40 bytes wait for the final fsync
+
+
+def test_reused_copy_buffers_keep_every_file_intact(tmp_path):
+    """Files of several chunks (and a chunk's remainder) through a compressor: one buffer serves them all."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    source.mkdir()
+    target.mkdir()
+    sizes = {"a": 3 * archive.CHUNK + 17, "b": archive.CHUNK, "c": 5, "d": 2 * archive.CHUNK - 1}
+    for name, size in sizes.items():
+        (source / name).write_bytes(os.urandom(size))
+    out = tmp_path / "archive.tar.gz"
+    with open(out, "wb") as handle:
+        entries, stats = archive.write_archive(str(source), handle, [["gzip", "-1", "-c"]])
+    assert stats["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    by_path = {e["path"]: e for e in entries}
+    for name in sizes:
+        assert by_path[name]["sha256"] == hashlib.sha256((source / name).read_bytes()).hexdigest()
+    manifest = {"entries": entries, "archive": {"sha256": stats["sha256"]}}
+    archive.read_archive(str(out), [["gzip", "-d", "-c"]], manifest, extract_root=str(target))
+    for name in sizes:
+        assert (target / name).read_bytes() == (source / name).read_bytes()
