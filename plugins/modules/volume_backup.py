@@ -8,10 +8,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: volume_backup
-short_description: Consistent, verified, incremental backups and restores of a Docker volume
+short_description: Consistent, verified, incremental backups and restores of Docker volumes
 version_added: 0.1.0
 description:
-  - Backs up one named volume into a destination directory on the host, as a PAX tar streamed through
+  - Backs up a named volume (or a list of them, or every volume with given labels) into a destination
+    directory on the host, as a PAX tar streamed through
     C(zstd) or C(gzip) (and C(age) when encrypted) straight into the destination, with no staging copy.
     Every file is hashed while it is read, so the manifest costs no second read.
   - Writes a manifest beside the archive (C(<id>.manifest.json)) with, per path, the type, size, mode, owner,
@@ -28,6 +29,10 @@ description:
     manifest, failing with the first bad path. O(state=restore) recreates the volume with its original
     driver, options and labels, refuses a non-empty volume unless O(force), extracts into a temporary volume,
     checks every file and swaps only then, so a failed restore leaves the old data.
+  - With O(volumes) or O(volume_labels) each volume runs on its own, as if it were the only one (its own
+    lock, backup, verification and retention); a failure on one does not stop the others, and the task
+    fails at the end naming every volume that failed. The result then holds one entry per volume in
+    RV(results).
   - A plain C(local) volume is read in place through its mountpoint; any other volume (other drivers, or
     C(local) with a mount type such as tmpfs or nfs) through a helper container (O(helper_image)).
 extends_documentation_fragment:
@@ -48,8 +53,22 @@ options:
   volume:
     description:
       - Name of the Docker volume.
+      - Exactly one of O(volume), O(volumes) and O(volume_labels) is required.
     type: str
-    required: true
+  volumes:
+    description:
+      - Names of several Docker volumes, worked on one after the other in this order (each name once).
+      - An empty list does nothing (with a warning).
+    type: list
+    elements: str
+  volume_labels:
+    description:
+      - Selects the volumes on this host that carry every one of these labels with these values (Docker's
+        C(label=key=value) filter), in name order. A selection that matches nothing does nothing (with a
+        warning).
+      - Only volumes that exist are found; to restore volumes that are gone, name them in O(volume) or
+        O(volumes).
+    type: dict
   state:
     description:
       - V(backup) writes a new backup when the volume changed since the newest good one.
@@ -212,6 +231,14 @@ EXAMPLES = r"""
     consistency: stop
     retention: {last: 3, daily: 7}
 
+- name: Back up every data volume of the shop (labels set by the storage role), each on its own
+  dockyard.fleet.volume_backup:
+    volume_labels:
+      dockyard.fleet.app: shop
+      dockyard.fleet.data: "true"
+    destination: /srv/backups
+    retention: {last: 3, daily: 7}
+
 - name: Back up with a dump first, encrypted
   dockyard.fleet.volume_backup:
     volume: shop_data_pg
@@ -312,6 +339,25 @@ skipped:
   returned: state=backup
   type: list
   elements: str
+volumes:
+  description: The volumes worked on, in order.
+  returned: with O(volumes) or O(volume_labels)
+  type: list
+  elements: str
+  sample: [shop_data_pg, shop_data_uploads]
+results:
+  description:
+    - One result per volume, with the keys a single-volume task returns plus RV(results[].volume), and
+      C(failed) and C(msg) for a volume that failed. RV(bytes_in), RV(bytes_out) and RV(duration) are then
+      the sums over the volumes.
+  returned: with O(volumes) or O(volume_labels)
+  type: list
+  elements: dict
+  contains:
+    volume:
+      description: The volume this entry is about.
+      type: str
+      sample: shop_data_pg
 """
 
 import shutil
@@ -322,12 +368,15 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
     RequestException,
     docker_module,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._volume_backup_batch import run_volumes
 from ansible_collections.dockyard.fleet.plugins.module_utils._volume_backup_runner import VolumeBackup
 
 
 def main():
     argument_spec = {
-        "volume": {"type": "str", "required": True},
+        "volume": {"type": "str"},
+        "volumes": {"type": "list", "elements": "str"},
+        "volume_labels": {"type": "dict"},
         "state": {"type": "str", "default": "backup", "choices": ["backup", "verify", "restore", "pruned"]},
         "destination": {"type": "path"},
         "s3": {
@@ -373,8 +422,8 @@ def main():
         argument_spec,
         supports_check_mode=True,
         required_if=[("consistency", "exec", ["consistency_command"])],
-        required_one_of=[("destination", "s3")],
-        mutually_exclusive=[("destination", "s3")],
+        required_one_of=[("destination", "s3"), ("volume", "volumes", "volume_labels")],
+        mutually_exclusive=[("destination", "s3"), ("volume", "volumes", "volume_labels")],
     )
     for tool in ["zstd"] if module.params["compression"] == "zstd" else []:
         if shutil.which(tool) is None:
@@ -382,6 +431,8 @@ def main():
     if module.params["encryption"] and shutil.which("age") is None:
         module.fail_json(msg="encryption needs the age binary on this host (Debian package age)")
     client = DockerClient(module)
+    if module.params["volume"] is None:
+        run_volumes(module, client)
     runner = VolumeBackup(module, client)
     try:
         result = runner.run()
