@@ -485,11 +485,7 @@ class S3Store(StoreBase):
         return record
 
     def remove(self, backup_id):
-        manifest = self.manifest(backup_id)
-        names = [backup_id + MANIFEST_SUFFIX, backup_id + VERIFY_SUFFIX]
-        if manifest:
-            names.append(manifest["archive"]["name"])
-        for name in names:
+        for name in self.backup_names(backup_id):
             self.client.delete(self.key(name))
         self._manifests.pop(backup_id, None)
         self._objects = None

@@ -107,6 +107,14 @@ class StoreBase:
             )
         return items
 
+    def backup_names(self, backup_id):
+        """The files of a backup, manifest first: removed in this order, a half-removed one never counts as good."""
+        manifest = self.manifest(backup_id)
+        names = [backup_id + MANIFEST_SUFFIX, backup_id + VERIFY_SUFFIX]
+        if manifest:
+            names.append(manifest["archive"]["name"])
+        return names
+
     def latest_good(self):
         for backup_id in reversed(self.ids()):
             manifest = self.manifest(backup_id)
@@ -199,14 +207,9 @@ class DirectoryStore(StoreBase):
         return record
 
     def remove(self, backup_id):
-        """Remove a backup: manifest first, so a half-removed backup is never taken for a good one."""
-        manifest = self.manifest(backup_id)
-        paths = [self.manifest_path(backup_id), self.verify_path(backup_id)]
-        if manifest:
-            paths.append(self.archive_path(manifest))
-        for path in paths:
+        for name in self.backup_names(backup_id):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                os.unlink(os.path.join(self.root, name))
 
     def leftover_partials(self, host_tag=None):
         try:
