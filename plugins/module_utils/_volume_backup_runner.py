@@ -32,6 +32,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_retention import select
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_s3 import S3Store
+from ansible_collections.dockyard.fleet.plugins.module_utils._backup_ssh import SSHStore
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import DirectoryStore
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import DockerException, NotFound
 from ansible_collections.dockyard.fleet.plugins.module_utils._lock import HostLock, LockTimeoutError
@@ -67,6 +68,8 @@ class VolumeBackup:
     def make_store(self):
         spec = self.params.get("s3")
         if not spec:
+            if self.params.get("ssh"):
+                return SSHStore(self.params["ssh"], self.name)
             return DirectoryStore(self.params["destination"], self.name)
         return S3Store(spec, self.name)
 

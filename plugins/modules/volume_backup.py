@@ -11,8 +11,8 @@ module: volume_backup
 short_description: Consistent, verified, incremental backups and restores of Docker volumes
 version_added: 0.1.0
 description:
-  - Backs up a named volume (or a list of them, or every volume with given labels) into a destination
-    directory on the host, as a PAX tar streamed through
+  - Backs up a named volume (or a list of them, or every volume with given labels) into a directory on the
+    host, a directory on a backup host over SSH, or an S3 bucket, as a PAX tar streamed through
     C(zstd) or C(gzip) (and C(age) when encrypted) straight into the destination, with no staging copy.
     Every file is hashed while it is read, so the manifest costs no second read.
   - Writes a manifest beside the archive (C(<id>.manifest.json)) with, per path, the type, size, mode, owner,
@@ -82,7 +82,7 @@ options:
     description:
       - Directory on the host holding the backups; each volume gets the subdirectory C(<destination>/<volume>)
         (mode 0700; archives and manifests are 0600).
-      - Exactly one of O(destination) and O(s3) is required.
+      - Exactly one of O(destination), O(s3) and O(ssh) is required.
     type: path
   s3:
     description:
@@ -119,6 +119,41 @@ options:
         description: Prefix of every key, for example V(backups/host1/) (include the trailing slash).
         type: str
         default: ""
+  ssh:
+    description:
+      - A directory on a backup host holding the backups instead of a local one, with the same layout
+        (C(<path>/<volume>/)), reached with this host's OpenSSH client (key authentication, C(BatchMode); the
+        backup host needs only a POSIX shell, C(cat), C(mv), C(rm), C(sync) and GNU C(find)).
+      - The archive is streamed into C(ssh host 'cat > .<id>.partial') with no staging copy, fsynced there, and
+        renamed into place only when the whole archive was sent; a failed backup removes its partial. Verify
+        and restore read the archive back through C(ssh host cat).
+      - Runs on one volume and path are serialized per host only, so give each host its own O(ssh.path).
+      - Exactly one of O(destination), O(s3) and O(ssh) is required.
+    type: dict
+    suboptions:
+      host:
+        description: Name or address of the backup host.
+        type: str
+        required: true
+      path:
+        description: Directory on the backup host, for example V(/srv/offhost/host1).
+        type: str
+        required: true
+      user:
+        description: User to log in as (default that of the SSH client's configuration).
+        type: str
+      port:
+        description: SSH port of the backup host.
+        type: int
+        default: 22
+      identity_file:
+        description: Private key to log in with (default the SSH client's own keys).
+        type: path
+      ssh_args:
+        description: More options for C(ssh), for example V([-o, StrictHostKeyChecking=accept-new]).
+        type: list
+        elements: str
+        default: []
   backup_id:
     description:
       - With O(state=verify) or O(state=restore), the backup to use; V(latest) is the newest good backup.
@@ -238,6 +273,15 @@ EXAMPLES = r"""
       dockyard.fleet.data: "true"
     destination: /srv/backups
     retention: {last: 3, daily: 7}
+
+- name: Back up straight onto a backup host over SSH (no copy on this host)
+  dockyard.fleet.volume_backup:
+    volume: shop_data_pg
+    ssh:
+      host: backup1.example.net
+      user: backup
+      path: "/srv/offhost/{{ inventory_hostname }}"
+      identity_file: /root/.ssh/dockyard_backup
 
 - name: Back up with a dump first, encrypted
   dockyard.fleet.volume_backup:
@@ -390,6 +434,17 @@ def main():
                 "prefix": {"type": "str", "default": ""},
             },
         },
+        "ssh": {
+            "type": "dict",
+            "options": {
+                "host": {"type": "str", "required": True},
+                "path": {"type": "str", "required": True},
+                "user": {"type": "str"},
+                "port": {"type": "int", "default": 22},
+                "identity_file": {"type": "path"},
+                "ssh_args": {"type": "list", "elements": "str", "default": []},
+            },
+        },
         "backup_id": {"type": "str", "default": "latest"},
         "consistency": {"type": "str", "default": "stop", "choices": ["stop", "pause", "exec", "none"]},
         "consistency_command": {"type": "list", "elements": "str"},
@@ -422,8 +477,8 @@ def main():
         argument_spec,
         supports_check_mode=True,
         required_if=[("consistency", "exec", ["consistency_command"])],
-        required_one_of=[("destination", "s3"), ("volume", "volumes", "volume_labels")],
-        mutually_exclusive=[("destination", "s3"), ("volume", "volumes", "volume_labels")],
+        required_one_of=[("destination", "s3", "ssh"), ("volume", "volumes", "volume_labels")],
+        mutually_exclusive=[("destination", "s3", "ssh"), ("volume", "volumes", "volume_labels")],
     )
     for tool in ["zstd"] if module.params["compression"] == "zstd" else []:
         if shutil.which(tool) is None:

@@ -1,10 +1,13 @@
 """The storage role's code bundle: byte-stable for the same sources, and runnable by python3."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "roles/storage/files/make_code_bundle.py"
@@ -70,3 +73,23 @@ def test_missing_source_leaves_no_partial_bundle(tmp_path):
         raise AssertionError("a missing source must fail")
     assert not bundle.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle-")] == []
+
+
+def collection_imports(path):
+    """module_utils files a source imports from the collection (the bundle must hold each)."""
+    found = re.findall(
+        r"from ansible_collections\.dockyard\.fleet\.plugins\.module_utils(?:\.(\w+))? import", path.read_text()
+    )
+    return {name + ".py" for name in found if name}
+
+
+def test_the_role_bundles_everything_the_timer_code_imports():
+    listed = set(yaml.safe_load((REPO / "roles/storage/vars/main.yml").read_text())["storage_code_files"])
+    utils = REPO / "plugins/module_utils"
+    wanted, todo = set(), collection_imports(REPO / "roles/storage/files/dockyard_volume_backup.py")
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo |= collection_imports(utils / name)
+    assert sorted(wanted - listed) == []
