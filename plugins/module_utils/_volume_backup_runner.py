@@ -13,13 +13,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
+import subprocess
 import tempfile
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils import _backup_archive as archive
+from ansible_collections.dockyard.fleet.plugins.module_utils import _backup_passphrase as passphrase
 from ansible_collections.dockyard.fleet.plugins.module_utils import _volume_access as access
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest import (
     MANIFEST_FORMAT,
@@ -62,7 +65,8 @@ class VolumeBackup:
             "containers": [],
             "pruned": [],
         }
-        self.identity_file = None
+        self.identity_files = []  # age identities for reading encrypted backups (0600, removed at the end)
+        self.passphrase_kdf = None  # the scrypt salt and cost of a passphrase-encrypted backup being written
 
     # --- helpers -------------------------------------------------------------------------------
     def make_store(self):
@@ -78,9 +82,9 @@ class VolumeBackup:
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
     def cleanup(self):
-        if self.identity_file:
-            os.unlink(self.identity_file)
-            self.identity_file = None
+        while self.identity_files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.identity_files.pop())
 
     def volume_or_none(self, name=None):
         try:
@@ -89,30 +93,54 @@ class VolumeBackup:
             return None
 
     def encode_filters(self):
+        """The compressor, and age to every recipient: those given, the passphrase's, the identity's."""
         compression = self.params["compression"]
         level = self.params["compression_level"] or DEFAULT_LEVEL[compression]
         filters = archive.compress_argv(compression, level)
         encryption = self.params["encryption"]
         if encryption:
+            recipients = list(encryption.get("recipients") or [])
+            if encryption.get("passphrase"):
+                self.passphrase_kdf = passphrase.new_kdf()
+                recipients.append(
+                    self.recipient_of(passphrase.derive_identity(encryption["passphrase"], self.passphrase_kdf))
+                )
+            if not recipients and encryption.get("identity"):
+                recipients.append(self.recipient_of(encryption["identity"]))
             argv = ["age"]
-            for recipient in encryption["recipients"]:
+            for recipient in recipients:
                 argv += ["-r", recipient]
             filters.append(argv)
         return filters
 
+    def recipient_of(self, identity):
+        """The age public key of a secret key (age-keygen -y, the key on its stdin: never on a command line)."""
+        proc = subprocess.run(
+            ["age-keygen", "-y"], input=identity.strip() + "\n", capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            self.fail(
+                "encryption: age-keygen -y refused the key: %s" % proc.stderr.strip().replace(identity.strip(), "***")
+            )
+        return proc.stdout.strip()
+
     def decode_filters(self, manifest):
         filters = []
         if manifest.get("encrypted"):
-            identity = (self.params["encryption"] or {}).get("identity")
-            if not identity:
+            encryption = self.params["encryption"] or {}
+            identities = [encryption["identity"].strip()] if encryption.get("identity") else []
+            if encryption.get("passphrase") and manifest.get("passphrase_kdf"):
+                identities.append(passphrase.derive_identity(encryption["passphrase"], manifest["passphrase_kdf"]))
+            if not identities:
                 self.fail(
-                    "backup %s of %s is encrypted: give encryption.identity to read it" % (manifest["id"], self.name)
+                    "backup %s of %s is encrypted: give encryption.identity%s to read it"
+                    % (manifest["id"], self.name, " or encryption.passphrase" if manifest.get("passphrase_kdf") else "")
                 )
-            if self.identity_file is None:
-                fd, self.identity_file = tempfile.mkstemp(prefix=".age-identity-")  # 0600
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(identity.strip() + "\n")
-            filters.append(["age", "-d", "-i", self.identity_file])
+            fd, path = tempfile.mkstemp(prefix=".age-identity-")  # 0600
+            self.identity_files.append(path)
+            with os.fdopen(fd, "w") as handle:
+                handle.write("".join(identity + "\n" for identity in identities))
+            filters.append(["age", "-d", "-i", path])
         return filters + archive.decompress_argv(manifest["compression"])
 
     def chosen_backup(self):
@@ -227,6 +255,7 @@ class VolumeBackup:
             "containers": self.result["containers"],
             "compression": compression,
             "encrypted": encrypted,
+            "passphrase_kdf": self.passphrase_kdf,
             "archive": {"name": name, "size": stats["bytes_out"], "sha256": stats["sha256"]},
             "bytes": stats["bytes_in"],
             "duration": self.result["duration"],
@@ -311,13 +340,6 @@ class VolumeBackup:
             self.result["containers"] = containers
             return True
         started = time.monotonic()
-        if volume is None:
-            volume = self.client.api.create_volume(
-                self.name,
-                driver=manifest["driver"],
-                driver_opts=manifest["driver_options"] or None,
-                labels=manifest["labels"] or None,
-            )
         temp_name = "%s-restore-%s" % (self.name, backup.split("-")[-1])
         labels = dict(manifest["labels"] or {}, **{RESTORE_LABEL: self.name})
         if self.volume_or_none(temp_name) is not None:
@@ -325,8 +347,17 @@ class VolumeBackup:
         temp = self.client.api.create_volume(
             temp_name, driver=manifest["driver"], driver_opts=manifest["driver_options"] or None, labels=labels
         )
+        created = False
         try:
             stats = self.extract(manifest, temp)
+            if volume is None:  # made only once the data checked out: a failed restore leaves no empty volume
+                volume = self.client.api.create_volume(
+                    self.name,
+                    driver=manifest["driver"],
+                    driver_opts=manifest["driver_options"] or None,
+                    labels=manifest["labels"] or None,
+                )
+                created = True
             touched = []
             try:
                 with access.quiesced(self.client, containers, "stop", self.params["stop_timeout"], touched):
@@ -334,6 +365,9 @@ class VolumeBackup:
             finally:
                 self.result["containers"] = touched
         except (OSError, archive.ArchiveError, RuntimeError, DockerException) as exc:
+            if created:  # it did not exist before the restore, and does not after
+                with contextlib.suppress(DockerException):
+                    self.client.api.remove_volume(self.name, force=True)
             self.fail("restore of %s into volume %s failed; its data is unchanged: %s" % (backup, self.name, exc))
         finally:
             if self.volume_or_none(temp_name) is not None:

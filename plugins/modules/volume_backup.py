@@ -192,17 +192,27 @@ options:
     type: int
   encryption:
     description:
-      - Encrypt archives with C(age) to these recipients. Restoring or fully verifying an encrypted backup
-        needs O(encryption.identity). age passphrases need a terminal, so they are not supported; use a key.
+      - Encrypt archives with C(age), to every recipient in O(encryption.recipients), to the key of
+        O(encryption.passphrase), or (with neither) to the key of O(encryption.identity). Any one of them
+        reads the backup again. Restoring or fully verifying an encrypted backup needs O(encryption.identity)
+        or O(encryption.passphrase).
+      - At least one of O(encryption.recipients), O(encryption.passphrase) and O(encryption.identity) is
+        required.
     type: dict
     suboptions:
       recipients:
         description: age public keys (C(age1...)).
         type: list
         elements: str
-        required: true
       identity:
         description: An age secret key (C(AGE-SECRET-KEY-1...)) for restore and V(full) verification.
+        type: str
+      passphrase:
+        description:
+          - A passphrase instead of keys. C(age -p) reads passphrases only from a terminal, so the module
+            derives an age key from the passphrase with scrypt (2^15, 8, 1) and a random salt per backup,
+            recorded in the manifest (the salt is not secret), and encrypts to that key. Restoring needs
+            only the passphrase. The derived key exists only in a 0600 temporary file during the task.
         type: str
   verify:
     description:
@@ -454,9 +464,11 @@ def main():
         "encryption": {
             "type": "dict",
             "options": {
-                "recipients": {"type": "list", "elements": "str", "required": True},
+                "recipients": {"type": "list", "elements": "str"},
                 "identity": {"type": "str", "no_log": True},
+                "passphrase": {"type": "str", "no_log": True},
             },
+            "required_one_of": [("recipients", "passphrase", "identity")],
         },
         "verify": {"type": "str", "default": "digest", "choices": ["none", "digest", "full"]},
         "retention": {
