@@ -1,7 +1,7 @@
 """make bench B=backup: dockyard.fleet.volume_backup against `tar | zstd -1 > file`, on one fleet host.
 
 On host1 of the test fleet, one run, side by side on the same data (page cache warm for both,
-both writing into disk space the round before freed),
+each side writing every round's archive as a new file after removing its own of the round before),
 BENCH_ROUNDS (default 3) rounds that alternate ours and the baseline; each figure is the median
 of its rounds (one round of each is too noisy on a shared machine: the same extract measured 284
 and 560 MB/s in two runs):
@@ -93,6 +93,10 @@ def timed_on_host(command):
     return int(ssh("bash -c %s" % shlex.quote(script))) / 1e6
 
 
+def baseline_archive(n):
+    return "%s/b%d/baseline.tar.zst" % (DEST, n)
+
+
 def median(values):
     return round(statistics.median(values), 1)
 
@@ -160,13 +164,15 @@ def main(out_path):
         # `sync` (untimed) before every timed step: the baseline leaves its archive dirty in the page
         # cache, and its writeback must not run on the next step's time (nor ours on the baseline's)
         for n in range(ROUNDS):  # a new destination each round: a backup, never the incremental no-op
-            ssh("sync")
-            seconds = timed_on_host("cd %s && tar -cf - . | zstd -q -1 > %s/baseline.tar.zst" % (big, DEST))
+            # Both sides write their round's archive as a new file in a new directory, after removing
+            # their own archive of the round before: the same life of files for both. Disk space here
+            # is not all alike (most likely thin-provisioned on its host: a block never written before
+            # costs an allocation there): a backup into new blocks took 7.8 to 8.8 s against 5.8 to
+            # 6.7 s into freed ones (same data, same minute), and a baseline that overwrites one file
+            # gets its own freed blocks back while our new files may not.
+            ssh("rm -rf %s/b%d; mkdir -p %s/b%d; sync" % (DEST, n - 1, DEST, n))
+            seconds = timed_on_host("cd %s && tar -cf - . | zstd -q -1 > %s" % (big, baseline_archive(n)))
             rounds["baseline_mb_s"].append(mb / seconds)
-            # Both sides write into space the round before freed: the baseline overwrites its archive,
-            # and ours goes once the next round starts. This disk is thin-provisioned: blocks never
-            # written before cost the host an allocation, and a backup into them took 7.8 to 8.8 s
-            # against 5.8 to 6.7 s into freed space (same data, same minute).
             ssh("rm -rf %s/r%d; sync" % (DEST, n - 1))
             backup, dummy = module(**common, destination="%s/r%d" % (DEST, n))
             rounds["backup_mb_s"].append(backup["bytes_in"] / 1e6 / backup["duration"])
@@ -178,14 +184,14 @@ def main(out_path):
         for dummy in range(ROUNDS):
             ssh("sync")
             seconds = timed_on_host(
-                "rm -rf %s/extract && mkdir -p %s/extract && zstd -q -dc %s/baseline.tar.zst | tar -xf - -C %s/extract"
-                % (DEST, DEST, DEST, DEST)
+                "rm -rf %s/extract && mkdir -p %s/extract && zstd -q -dc %s | tar -xf - -C %s/extract"
+                % (DEST, DEST, baseline_archive(ROUNDS - 1), DEST)
             )
             rounds["baseline_extract_mb_s"].append(mb / seconds)
             ssh("rm -rf %s/extract && docker volume rm %s >/dev/null && sync" % (DEST, BIG))
             restore, dummy = module(**common, destination=last, state="restore")
             rounds["restore_mb_s"].append(restore["bytes_in"] / 1e6 / restore["duration"])
-        ssh("rm -f %s/baseline.tar.zst" % DEST)
+        ssh("rm -rf %s/b%d" % (DEST, ROUNDS - 1))
         small, dummy = module(**{**common, "destination": DEST, "volume": SMALL})
 
         figures = {name: median(values) for name, values in rounds.items()}
