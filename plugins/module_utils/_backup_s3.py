@@ -41,6 +41,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store impor
     MANIFEST_SUFFIX,
     VERIFY_SUFFIX,
     StoreBase,
+    ids_among,
     verification_record,
 )
 
@@ -434,7 +435,7 @@ class S3Store(StoreBase):
         return "s3://%s/%s" % (self.client.bucket, self.key(manifest["archive"]["name"]))
 
     def ids(self):
-        return sorted(n[: -len(MANIFEST_SUFFIX)] for n in self.objects() if n.endswith(MANIFEST_SUFFIX))
+        return ids_among(self.objects())
 
     def _json(self, name):
         data = self.client.get_bytes(self.key(name), missing_ok=True)

@@ -29,6 +29,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store impor
     PARTIAL_SUFFIX,
     VERIFY_SUFFIX,
     StoreBase,
+    ids_among,
     verification_record,
 )
 
@@ -165,7 +166,7 @@ class SSHStore(StoreBase):
         return "%s/%s" % (self.location, manifest["archive"]["name"])
 
     def ids(self):
-        return sorted(n[: -len(MANIFEST_SUFFIX)] for n in self.files() if n.endswith(MANIFEST_SUFFIX))
+        return ids_among(self.files())
 
     def manifest(self, backup_id):
         if backup_id not in self._manifests:

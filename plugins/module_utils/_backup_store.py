@@ -67,6 +67,11 @@ class WritebackFile:
         return self.handle.fileno()
 
 
+def ids_among(names):
+    """Backup ids with a manifest among a store's file names, oldest first."""
+    return sorted(n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX))
+
+
 def verification_record(ok, mode, detail=None):
     return {
         "ok": ok,
@@ -160,7 +165,7 @@ class DirectoryStore(StoreBase):
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX))
+        return ids_among(names)
 
     def manifest(self, backup_id):
         text = read_text(self.manifest_path(backup_id))
