@@ -11,6 +11,9 @@
 # once our side of the pipe finished well, so a broken backup never leaves an archive that
 # counts. Manifests and verification records are written beside it (temporary name, fsync,
 # rename), the manifest last. The lock is host-local, as for S3: give each host its own path.
+# Every command of one module run goes through one SSH connection (a ControlMaster in a private
+# directory, closed at the end): a backup runs a dozen commands, and each would otherwise pay a
+# TCP and SSH handshake and a login on the backup host.
 
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_s3 import LOCK_DIR
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store import (
@@ -35,6 +40,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_store impor
 
 # A backup host that does not answer within this many seconds fails the task instead of hanging it.
 CONNECT_TIMEOUT = 20
+# A master connection whose module run died without closing it exits this many seconds after its last use.
+CONTROL_PERSIST = 15
 PARTIAL_ID = re.compile(r"^\.[0-9T.]+Z-([0-9a-f]+)\.partial$")
 
 
@@ -42,14 +49,24 @@ class SSHError(OSError):
     """A command on the backup host that failed: which one, its exit status and what ssh said."""
 
 
-def ssh_argv(spec, command):
-    """The ssh command line running `command` (a shell command line) on the backup host."""
+def ssh_target(spec):
+    return "%s@%s" % (spec["user"], spec["host"]) if spec.get("user") else spec["host"]
+
+
+def ssh_argv(spec, command, control_path=None):
+    """The ssh command line running `command` (a shell command line) on the backup host.
+
+    With control_path, the command shares one master connection with the others (started by the
+    first). ssh keeps the first value of an option: ssh_args come before ours, so they can override.
+    """
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % CONNECT_TIMEOUT, "-p", str(spec["port"])]
     if spec.get("identity_file"):
         argv += ["-i", spec["identity_file"], "-o", "IdentitiesOnly=yes"]
-    argv += list(spec.get("ssh_args") or [])
-    target = "%s@%s" % (spec["user"], spec["host"]) if spec.get("user") else spec["host"]
-    return [*argv, "--", target, command]
+    argv[1:1] = list(spec.get("ssh_args") or [])
+    if control_path:
+        argv += ["-o", "ControlMaster=auto", "-o", "ControlPath=%s" % control_path]
+        argv += ["-o", "ControlPersist=%d" % CONTROL_PERSIST]
+    return [*argv, "--", ssh_target(spec), command]
 
 
 def parse_listing(text):
@@ -108,11 +125,29 @@ class SSHStore(StoreBase):
         self.lock_path = os.path.join(LOCK_DIR, "%s-ssh-%s.lock" % (volume, tag))
         self._files = None
         self._manifests = {}
+        self._control_dir = None
 
     # --- the remote side ----------------------------------------------------------------------
+    def argv(self, command):
+        """ssh running `command` over this store's master connection (a private directory for its socket)."""
+        if self._control_dir is None:
+            self._control_dir = tempfile.mkdtemp(prefix="dockyard-ssh-")  # 0700; a short path (socket names are short)
+        return ssh_argv(self.spec, command, os.path.join(self._control_dir, "master"))
+
+    def close(self):
+        """Stop the master connection and remove its directory (again: nothing to do)."""
+        if self._control_dir is None:
+            return
+        control_path = os.path.join(self._control_dir, "master")
+        if os.path.exists(control_path):
+            argv = ["ssh", "-o", "ControlPath=%s" % control_path, "-O", "exit", "--", ssh_target(self.spec)]
+            subprocess.run(argv, capture_output=True, check=False)
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+        self._control_dir = None
+
     def run(self, command, data=None, what=None):
         """Run a shell command on the backup host; its stdout (bytes). Raises SSHError naming `what`."""
-        proc = subprocess.run(ssh_argv(self.spec, command), input=data, capture_output=True, check=False)
+        proc = subprocess.run(self.argv(command), input=data, capture_output=True, check=False)
         if proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace").strip()
             raise SSHError(
@@ -184,7 +219,7 @@ class SSHStore(StoreBase):
 
     def open_archive(self, manifest):
         command = "exec cat %s" % _q(self.path(manifest["archive"]["name"]))
-        argv = ssh_argv(self.spec, command)
+        argv = self.argv(command)
         return _RemoteReader(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
 
     @contextlib.contextmanager
@@ -192,7 +227,7 @@ class SSHStore(StoreBase):
         """ssh's stdin to stream the archive into; renamed into place only when the block ends well."""
         partial = self.path(PARTIAL_PREFIX + backup_id + PARTIAL_SUFFIX)
         command = "umask 077 && cat > %s && sync %s" % (_q(partial), _q(partial))
-        proc = subprocess.Popen(ssh_argv(self.spec, command), stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(self.argv(command), stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             yield proc.stdin
             proc.stdin.close()  # end of the archive: cat finishes and fsyncs it

@@ -120,6 +120,9 @@ class StoreBase:
             names.append(manifest["archive"]["name"])
         return names
 
+    def close(self):
+        """Release what the store keeps open between calls (the SSH store: its master connection)."""
+
     def latest_good(self):
         for backup_id in reversed(self.ids()):
             manifest = self.manifest(backup_id)

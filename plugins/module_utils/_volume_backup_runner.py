@@ -82,6 +82,7 @@ class VolumeBackup:
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
     def cleanup(self):
+        self.store.close()
         while self.identity_files:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.identity_files.pop())

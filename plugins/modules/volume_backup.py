@@ -127,6 +127,8 @@ options:
       - The archive is streamed into C(ssh host 'cat > .<id>.partial') with no staging copy, fsynced there, and
         renamed into place only when the whole archive was sent; a failed backup removes its partial. Verify
         and restore read the archive back through C(ssh host cat).
+      - The commands of one run share one SSH connection (C(ControlMaster), its socket in a private directory,
+        closed when the run ends).
       - Runs on one volume and path are serialized per host only, so give each host its own O(ssh.path).
       - Exactly one of O(destination), O(s3) and O(ssh) is required.
     type: dict
@@ -150,7 +152,10 @@ options:
         description: Private key to log in with (default the SSH client's own keys).
         type: path
       ssh_args:
-        description: More options for C(ssh), for example V([-o, StrictHostKeyChecking=accept-new]).
+        description:
+          - More options for C(ssh), for example V([-o, StrictHostKeyChecking=accept-new]).
+          - They come before the module's own options, and C(ssh) keeps the first value of an option, so
+            V([-o, ControlMaster=no]) turns the shared connection off.
         type: list
         elements: str
         default: []

@@ -32,6 +32,27 @@ def test_ssh_argv_runs_one_command_in_batch_mode():
     assert ssh_store.ssh_argv({"host": "b", "port": 22}, "true")[-2] == "b"
 
 
+def test_ssh_argv_shares_a_master_connection_and_lets_ssh_args_override():
+    spec = {"host": "backup1", "port": 22, "ssh_args": ["-o", "ControlMaster=no"]}
+    argv = ssh_store.ssh_argv(spec, "true", control_path="/tmp/d/master")
+    assert "ControlPath=/tmp/d/master" in argv
+    assert "ControlPersist=%d" % ssh_store.CONTROL_PERSIST in argv
+    # ssh keeps an option's first value: the operator's ControlMaster=no wins over ours
+    assert argv.index("ControlMaster=no") < argv.index("ControlMaster=auto")
+    assert "ControlMaster=auto" not in ssh_store.ssh_argv(spec, "true")
+
+
+def test_close_removes_the_master_directory_and_may_run_twice(local_ssh):
+    store = ssh_store.SSHStore({"host": "fake", "path": str(local_ssh), "port": 22}, "vol")
+    store.ensure()
+    control_dir = store._control_dir
+    assert control_dir and os.path.isdir(control_dir)
+    assert stat.S_IMODE(os.stat(control_dir).st_mode) == 0o700  # the socket is a login to the backup host
+    store.close()
+    assert not os.path.exists(control_dir)
+    store.close()
+
+
 def test_parse_listing_keeps_names_with_spaces():
     assert ssh_store.parse_listing("12 a b.json\n0 .x.partial\nnot a line\n") == {"a b.json": 12, ".x.partial": 0}
 
