@@ -22,6 +22,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -838,10 +839,21 @@ def stop_test_receiver(settings: Settings) -> None:
         subprocess.run([sys.executable, str(receiver), "--stop", "--pidfile", str(pidfile)], check=False)
 
 
+REGISTRY_TEST_VARS = Path(__file__).resolve().parent.parent / "integration/targets/registry/vars.yml"
+
+
+def registry_test_redis_port() -> str:
+    """registry_test_redis_port of the registry target's vars.yml (where its Redis is started)."""
+    match = re.search(r"^registry_test_redis_port:\s*(\d+)\s*$", REGISTRY_TEST_VARS.read_text(), re.MULTILINE)
+    if not match:
+        raise SystemExit("%s: no registry_test_redis_port: <number>" % REGISTRY_TEST_VARS)
+    return match.group(1)
+
+
 def stop_test_redis(settings: Settings) -> None:
-    """The registry tests' Redis on the gateway (port: registry_test_redis_port in their vars.yml)."""
+    """The registry tests' Redis on the gateway, if a test left it running."""
     if shutil.which("redis-cli"):
-        argv = ["redis-cli", "-h", settings.gateway, "-p", "6390", "shutdown", "nosave"]
+        argv = ["redis-cli", "-h", settings.gateway, "-p", registry_test_redis_port(), "shutdown", "nosave"]
         subprocess.run(argv, capture_output=True, check=False, timeout=30)
 
 

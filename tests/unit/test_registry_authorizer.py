@@ -2,7 +2,13 @@
 
 import importlib.util
 import json
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,13 +109,6 @@ def test_bcrypt_through_libcrypt():
 
 def test_stops_at_once_on_sigterm(tmp_path):
     """SIGTERM (docker stop) ends it cleanly, exit 0: as its container's PID 1 it has no default action for it."""
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.request
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
