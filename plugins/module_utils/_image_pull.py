@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+# from _docker_api, not _docker_client: the storage role's timers use the retries without Ansible
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     DockerException,
     RequestException,
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._image_pull import with_pull_retries
 from ansible_collections.dockyard.fleet.plugins.module_utils._image_ref import split_reference
 
 HELPER_LABEL = "dockyard.fleet.volume-helper"
@@ -53,10 +54,13 @@ def volume_root(client, volume, access, helper_image, extra_mounts=None):
 
 
 def start_helper(client, helper_image, argv, mounts, label):
-    """Start a helper container (no network, the mounts given, pulled when missing); its id."""
+    """Start a helper container (no network, the mounts given, pulled when missing); its id.
+
+    The pull is retried past a registry failover, like every pull of the collection (_image_pull).
+    """
     if client.image_or_none(helper_image) is None:
         repository, tag, digest = split_reference(helper_image)
-        client.api.pull(repository, tag=digest or tag or "latest")
+        with_pull_retries(lambda: client.api.pull(repository, tag=digest or tag or "latest"))
     host_config = client.api.create_host_config(binds=mounts, network_mode="none")
     helper = client.api.create_container(helper_image, argv, labels={HELPER_LABEL: label}, host_config=host_config)
     client.api.start(helper["Id"])
