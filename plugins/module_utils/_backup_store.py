@@ -24,6 +24,7 @@ import json
 import os
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest import backup_time
+from ansible_collections.dockyard.fleet.plugins.module_utils._direct_io import DirectWriter, enable_direct
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_text, write_atomically
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -132,9 +133,10 @@ class StoreBase:
 
 
 class DirectoryStore(StoreBase):
-    def __init__(self, destination, volume):
+    def __init__(self, destination, volume, direct=True):
         self.root = os.path.join(destination, volume)
         self.location = self.root
+        self.direct = direct  # archives written with O_DIRECT where possible (False: always buffered)
 
     def exists(self):
         return os.path.isdir(self.root)
@@ -192,16 +194,35 @@ class DirectoryStore(StoreBase):
 
     @contextlib.contextmanager
     def writer(self, backup_id, name):
-        """A file to stream the archive into: renamed into place when the block ends well, removed if not."""
+        """A file to stream the archive into: renamed into place when the block ends well, removed if not.
+
+        Written past the page cache (O_DIRECT, _direct_io) where the file system allows it, else
+        buffered with its writeback started as it goes (WritebackFile); fsynced before the rename.
+        """
         partial = self.partial_path(backup_id)
-        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
         try:
-            with os.fdopen(fd, "wb") as out:
-                yield WritebackFile(out)
-                out.flush()
-                os.fsync(out.fileno())
+            if self.direct and enable_direct(fd):
+                out = DirectWriter(fd)
+                try:
+                    yield out
+                    out.finish()
+                finally:
+                    out.close()
+                os.fsync(fd)
+                os.close(fd)
+            else:
+                handle, fd = os.fdopen(fd, "wb"), None  # the file object owns (and closes) the descriptor now
+                with handle:
+                    yield WritebackFile(handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            fd = None
             os.rename(partial, os.path.join(self.root, name))
         except BaseException:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
             raise
