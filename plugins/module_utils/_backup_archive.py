@@ -31,6 +31,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
     CONTENT_FIELDS,
     iter_entries,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._direct_io import write_all
 
 # Data moves in chunks of this size, through buffers reused from chunk to chunk. Measured on the 2 GB
 # bench volume (bench/backup.py), side by side: with 1 MiB chunks a backup took 1.35x and a restore 2x
@@ -646,11 +647,6 @@ def _copy_overlapped(tar, size, fd, digest):
         raise errors[0]
 
 
-def _write_all(fd, view):
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _write_sparse(fd, view):
     """Write a chunk at the file's position: runs of data in one write, all-zero 64 KiB blocks as holes."""
     start = pos = 0
@@ -660,12 +656,12 @@ def _write_sparse(fd, view):
         # bytes == bytes is one memcmp; memoryview == bytes compares byte by byte (slow on zeros)
         if view[pos] == 0 and view[pos:end].tobytes() == ZERO_BLOCK[: end - pos]:
             if start < pos:
-                _write_all(fd, view[start:pos])
+                write_all(fd, view[start:pos])
             os.lseek(fd, end - pos, os.SEEK_CUR)
             start = end
         pos = end
     if start < size:
-        _write_all(fd, view[start:size])
+        write_all(fd, view[start:size])
 
 
 def _make_special(member, root):

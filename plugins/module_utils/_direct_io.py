@@ -48,7 +48,8 @@ def _disable_direct(fd):
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT)
 
 
-def _write_all(fd, view):
+def write_all(fd, view):
+    """os.write until the whole view is written (a write may take less)."""
     while view:
         view = view[os.write(fd, view) :]
 
@@ -80,7 +81,7 @@ class DirectWriter:
             block, length = item
             if not self.errors:
                 try:
-                    _write_all(self.fd, memoryview(block)[:length])
+                    write_all(self.fd, memoryview(block)[:length])
                 except OSError as exc:
                     # without its traceback: that would hold a view of the block, which could then not be unmapped
                     self.errors.append(exc.with_traceback(None))
@@ -114,7 +115,7 @@ class DirectWriter:
         tail = self.filled - aligned
         if tail:
             _disable_direct(self.fd)  # the tail is shorter than a block: an ordinary write
-            _write_all(self.fd, memoryview(self.block)[aligned : self.filled])
+            write_all(self.fd, memoryview(self.block)[aligned : self.filled])
         self.filled = 0
 
     def _stop(self):
