@@ -82,6 +82,8 @@ options:
     description:
       - Directory on the host holding the backups; each volume gets the subdirectory C(<destination>/<volume>)
         (mode 0700; archives and manifests are 0600).
+      - Archives are written past the page cache (C(O_DIRECT)) where the file system allows it, and are fsynced
+        before the backup counts; a backup does not push the applications' data out of the cache.
       - Exactly one of O(destination), O(s3) and O(ssh) is required.
     type: path
   s3:
