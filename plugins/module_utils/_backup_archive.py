@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import queue
@@ -47,6 +48,9 @@ ZERO_HEADER = bytes(BLOCK)
 PIPE_SIZE = 1 << 20  # fewer wake-ups between the reader, the decompressor and us (Linux default: 64 KiB)
 # Files at least this big are written by a second thread while the next chunk is read and hashed.
 PARALLEL_WRITE_MIN = 4 << 20
+# Files at least this big are spliced into the compressor's pipe (_TarWriter); smaller ones are written
+# through the pipe's buffer with their headers, in few writes (a spliced page takes a pipe slot of its own).
+SPLICE_MIN = 1 << 20
 WRITE_BUFFERS = 4
 
 
@@ -103,29 +107,88 @@ class _HashingReader:
         return count
 
 
-class _HashedFileReader:
-    """A volume file as tarfile.addfile reads it: chunks of one reused buffer, hashed on the way.
+def _read_chunk(handle, view):
+    """Fill view from the file (one read(2) into our buffer, more only when short); bytes read."""
+    got = 0
+    while got < len(view):
+        count = handle.readinto(view[got:])
+        if not count:
+            break
+        got += count
+    return got
 
-    tarfile writes each chunk it is given before it asks for the next one (and never asks for more
-    than its copy buffer size, CHUNK), so one buffer serves every file of the archive.
+
+class _TarWriter:
+    """The tar stream tarfile's "w" mode writes (PAX headers from TarInfo.tobuf), written by hand.
+
+    By hand so that a big file's data can go into the compressor's pipe by splice(2) after it was read
+    and hashed: the kernel passes the page-cache pages on, and the copy of every byte through our
+    memory into the pipe is saved. Measured on a fleet host, hashing 2 GB and handing it to a pipe:
+    1.45 CPU-s with write(2), 1.20 with splice(2); on two cores that CPU is what the compressor lacks.
+
+    splice hands on pages, not a copy: a write into the file after our read and before the compressor
+    reads the pipe would reach the archive but not the sha256. So it is used only when the caller says
+    the volume is quiescent (no running container mounts it, or all of them are stopped or paused).
     """
 
-    def __init__(self, handle, buffer):
-        self.handle = handle  # unbuffered (FileIO): readinto is one read(2) into our buffer
-        self.buffer = buffer
-        self.digest = hashlib.sha256()
+    def __init__(self, out, splice_fd=None):
+        self.out = out  # buffered: headers and small files go out in few writes
+        self.splice_fd = splice_fd  # the pipe's fd when big files may be spliced into it, else None
+        self.offset = 0
 
-    def read(self, size):
-        view = self.buffer[:size]
-        got = 0
-        while got < len(view):  # short only at the end of the file (one that shrank: tarfile says so)
-            count = self.handle.readinto(view[got:])
-            if not count:
-                break
-            got += count
-        view = view[:got]
-        self.digest.update(view)
-        return view
+    def _write(self, data):
+        self.out.write(data)
+        self.offset += len(data)
+
+    def add(self, info, handle=None, buffer=None):
+        """Write one member; a regular file's data comes from handle. Its sha256 (None for others)."""
+        self._write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+        if not info.isreg():
+            return None
+        digest = hashlib.sha256()
+        splicing = self.splice_fd is not None and info.size >= SPLICE_MIN
+        if splicing:
+            self.out.flush()  # the header must be in the pipe before the data
+        position = 0
+        while position < info.size:
+            view = buffer[: min(len(buffer), info.size - position)]
+            count = _read_chunk(handle, view)
+            if count < len(view):  # what tarfile says of a file that shrank while it was archived
+                raise OSError("unexpected end of data")
+            digest.update(view)
+            if splicing:
+                splicing = self._splice(handle, position, count)
+            if not splicing:
+                self.out.write(view)
+            position += count
+        self.offset += info.size
+        remainder = info.size % BLOCK
+        if remainder:
+            self._write(ZERO_HEADER[: BLOCK - remainder])
+        return digest.hexdigest()
+
+    def _splice(self, handle, position, count):
+        """Splice the chunk just read into the pipe; False (nothing sent) when the file system cannot."""
+        sent = 0
+        while sent < count:
+            try:
+                moved = os.splice(handle.fileno(), self.splice_fd, count - sent, offset_src=position + sent)
+            except OSError as exc:
+                if sent or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                self.splice_fd = None  # no splice on this file system: write(2) from now on
+                return False
+            if not moved:
+                raise OSError("unexpected end of data")  # the file shrank between the read and the splice
+            sent += moved
+        return True
+
+    def close(self):
+        """The end of the archive: two zero blocks, then zeros to a whole record (as tarfile does)."""
+        self._write(ZERO_HEADER * 2)
+        remainder = self.offset % tarfile.RECORDSIZE
+        if remainder:
+            self._write(bytes(tarfile.RECORDSIZE - remainder))
 
 
 class _HashingWriter:
@@ -139,26 +202,6 @@ class _HashingWriter:
         self.handle.write(data)
         self.count += len(data)
         return len(data)
-
-
-class _PipeSink:
-    """A write-only file object with tell(), so tarfile's plain "w" mode can write to a pipe.
-
-    Stream mode ("w|") buffers through bytes concatenation and slicing, which copies its whole
-    buffer for every small write: several times slower than handing tar's writes straight on.
-    """
-
-    def __init__(self, target):
-        self.target = target
-        self.count = 0
-
-    def write(self, data):
-        self.target.write(data)
-        self.count += len(data)
-        return len(data)
-
-    def tell(self):
-        return self.count
 
 
 def _start_pipeline(argvs, stdin, stdout):
@@ -235,8 +278,11 @@ def _tarinfo(entry):
     return info
 
 
-def write_archive(root, out_handle, filters, previous=None, on_entry=None):
+def write_archive(root, out_handle, filters, previous=None, on_entry=None, quiescent=False):
     """Stream the tree at root as tar through `filters` (argv list) into out_handle (a binary file).
+
+    quiescent=True: nothing writes into the tree while it is archived (see _TarWriter); big files
+    are then spliced into the first filter's pipe.
 
     Returns (entries with sha256, {"bytes_in", "bytes_out", "sha256", "skipped"}). Raises OSError or
     ArchiveError; the caller owns out_handle (flushes and commits it, or removes it on failure).
@@ -266,21 +312,21 @@ def write_archive(root, out_handle, filters, previous=None, on_entry=None):
         tar_out = sink
     entries, skipped, bytes_in = [], [], 0
     buffer = memoryview(bytearray(CHUNK))
+    splice_fd = tar_out.fileno() if procs and quiescent and hasattr(os, "splice") else None
     try:
-        with tarfile.open(fileobj=_PipeSink(tar_out), mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar:
-            for entry in iter_entries(root, previous, "none", skipped):
-                info = _tarinfo(entry)
-                if entry["type"] == "file":
-                    with open(os.path.join(root, entry["path"]), "rb", buffering=0) as handle:
-                        reader = _HashedFileReader(handle, buffer)
-                        tar.addfile(info, reader)
-                    entry["sha256"] = reader.digest.hexdigest()
-                    bytes_in += entry["size"]
-                else:
-                    tar.addfile(info)
-                entries.append(entry)
-                if on_entry:
-                    on_entry(entry)
+        tar = _TarWriter(tar_out, splice_fd)
+        for entry in iter_entries(root, previous, "none", skipped):
+            info = _tarinfo(entry)
+            if entry["type"] == "file":
+                with open(os.path.join(root, entry["path"]), "rb", buffering=0) as handle:
+                    entry["sha256"] = tar.add(info, handle, buffer)
+                bytes_in += entry["size"]
+            else:
+                tar.add(info)
+            entries.append(entry)
+            if on_entry:
+                on_entry(entry)
+        tar.close()
     except (BrokenPipeError, OSError) as exc:
         if pump_error:
             raise pump_error[0] from exc

@@ -234,7 +234,12 @@ class VolumeBackup:
             with self.store.writer(new_id, name) as out:  # noqa: SIM117 - one with-statement needs Python 3.10
                 with access.quiesced(self.client, quiet, mode, self.params["stop_timeout"], touched):
                     entries, stats = archive.write_archive(
-                        root, out, self.encode_filters(), previous=last["entries"] if last else None
+                        root,
+                        out,
+                        self.encode_filters(),
+                        previous=last["entries"] if last else None,
+                        # nothing in a container writes: those that mount the volume are stopped or paused
+                        quiescent=mode in ("stop", "pause") or not containers,
                     )
         except (OSError, archive.ArchiveError, RuntimeError, DockerException) as exc:
             if mode in ("stop", "pause"):

@@ -1,3 +1,4 @@
+import errno
 import hashlib
 import io
 import os
@@ -162,3 +163,90 @@ def test_reused_copy_buffers_keep_every_file_intact(tmp_path):
     archive.read_archive(str(out), [["gzip", "-d", "-c"]], manifest, extract_root=str(target))
     for name in sizes:
         assert (target / name).read_bytes() == (source / name).read_bytes()
+
+
+def tarfile_stream(root, entries):
+    """The archive tarfile's own "w" mode writes for these entries: what our writer must match."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            info = archive._tarinfo(entry)
+            if entry["type"] == "file":
+                with open(os.path.join(root, entry["path"]), "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("quiescent", [False, True])
+def test_the_tar_stream_is_the_one_tarfile_writes(tmp_path, quiescent):
+    """Byte for byte, spliced or not: PAX records, padding, the end blocks and the record padding."""
+    source = tmp_path / "src"
+    source.mkdir()
+    make_odd_tree(str(source))
+    (source / "big").write_bytes(os.urandom(archive.SPLICE_MIN * 2 + 1234))  # spliced when quiescent
+    out = tmp_path / "archive.tar"
+    with open(out, "wb") as handle:
+        entries, stats = archive.write_archive(str(source), handle, [["cat"]], quiescent=quiescent)
+    assert out.read_bytes() == tarfile_stream(str(source), entries)
+    assert stats["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    by_path = {e["path"]: e for e in entries}
+    assert by_path["big"]["sha256"] == hashlib.sha256((source / "big").read_bytes()).hexdigest()
+
+
+def test_big_files_of_a_quiescent_volume_are_spliced_and_others_written(tmp_path, monkeypatch):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "big").write_bytes(os.urandom(archive.SPLICE_MIN + archive.CHUNK // 2))
+    (source / "small").write_bytes(b"s" * (archive.SPLICE_MIN - 1))
+    spliced = []
+    real_splice = os.splice
+
+    def counting_splice(src, dst, count, offset_src=None, **kwargs):
+        moved = real_splice(src, dst, count, offset_src=offset_src, **kwargs)
+        spliced.append(moved)
+        return moved
+
+    monkeypatch.setattr(archive.os, "splice", counting_splice)
+    for quiescent in (False, True):
+        spliced.clear()
+        with open(tmp_path / ("a%d.tar.gz" % quiescent), "wb") as handle:
+            archive.write_archive(str(source), handle, [["gzip", "-1", "-c"]], quiescent=quiescent)
+        # a live volume is never spliced (the pipe would get pages written after they were hashed)
+        assert sum(spliced) == (archive.SPLICE_MIN + archive.CHUNK // 2 if quiescent else 0)
+
+
+def test_a_file_system_without_splice_falls_back_to_writes(tmp_path, monkeypatch):
+    source, target = tmp_path / "src", tmp_path / "dst"
+    source.mkdir()
+    target.mkdir()
+    (source / "big").write_bytes(os.urandom(archive.SPLICE_MIN * 2))
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(archive.os, "splice", refused)
+    out = tmp_path / "archive.tar.gz"
+    with open(out, "wb") as handle:
+        entries, stats = archive.write_archive(str(source), handle, [["gzip", "-1", "-c"]], quiescent=True)
+    manifest = {"entries": entries, "archive": {"sha256": stats["sha256"]}}
+    archive.read_archive(str(out), [["gzip", "-d", "-c"]], manifest, extract_root=str(target))
+    assert (target / "big").read_bytes() == (source / "big").read_bytes()
+
+
+@pytest.mark.parametrize("quiescent", [False, True])
+def test_a_file_that_shrinks_while_it_is_archived_fails_the_backup(tmp_path, monkeypatch, quiescent):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "big").write_bytes(os.urandom(archive.SPLICE_MIN * 2))
+    real_tarinfo = archive._tarinfo
+
+    def shrink_after_stat(entry):
+        if entry["path"] == "big":
+            os.truncate(source / "big", archive.SPLICE_MIN)
+        return real_tarinfo(entry)
+
+    monkeypatch.setattr(archive, "_tarinfo", shrink_after_stat)
+    with open(tmp_path / "a.tar.gz", "wb") as handle, pytest.raises(OSError, match="unexpected end of data"):
+        archive.write_archive(str(source), handle, [["gzip", "-1", "-c"]], quiescent=quiescent)
