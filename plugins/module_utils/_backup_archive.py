@@ -18,7 +18,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import queue
 import subprocess
 import tarfile
 import threading
@@ -32,7 +31,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._backup_manifest im
     CONTENT_FIELDS,
     iter_entries,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._direct_io import write_all
+from ansible_collections.dockyard.fleet.plugins.module_utils._direct_io import WriteBehind, write_all
 
 # Data moves in chunks of this size, through buffers reused from chunk to chunk. Measured on the 2 GB
 # bench volume (bench/backup.py), side by side: with 1 MiB chunks a backup took 1.35x and a restore 2x
@@ -653,44 +652,23 @@ def _copy_member(tar, member, extract_root):
 
 
 def _copy_overlapped(tar, size, fd, digest):
-    """Read and hash chunk n+1 while a second thread writes chunk n (both release the GIL).
+    """Read and hash chunk n+1 while a second thread writes chunk n (WriteBehind, WRITE_BUFFERS buffers).
 
-    WRITE_BUFFERS buffers go round: a buffer is filled again only once its chunk is written. The file is
-    complete when this returns (the writer is joined), so its metadata can be set after.
+    The file is complete when this returns (the writer is joined), so its metadata can be set after.
     """
-    free, pending, errors = queue.Queue(), queue.Queue(), []
-    for dummy in range(WRITE_BUFFERS):
-        free.put(memoryview(bytearray(CHUNK)))
-
-    def write():
-        while True:
-            item = pending.get()
-            if item is None:
-                return
-            buffer, view = item
-            if not errors:
-                try:
-                    _write_sparse(fd, view)
-                except OSError as exc:
-                    errors.append(exc)
-            free.put(buffer)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
+    ring = WriteBehind([bytearray(CHUNK) for dummy in range(WRITE_BUFFERS)], lambda view: _write_sparse(fd, view))
     try:
         remaining = size
-        while remaining and not errors:
-            buffer = free.get()
-            view = buffer[: min(remaining, len(buffer))]
+        while remaining and not ring.failed:
+            buffer = ring.take()
+            view = memoryview(buffer)[: min(remaining, len(buffer))]
             tar.fill(view)
             digest.update(view)
-            pending.put((buffer, view))
+            ring.put(buffer, len(view))
             remaining -= len(view)
     finally:
-        pending.put(None)
-        writer.join()
-    if errors:
-        raise errors[0]
+        ring.stop()
+    ring.finish()
 
 
 def _write_sparse(fd, view):

@@ -54,42 +54,89 @@ def write_all(fd, view):
         view = view[os.write(fd, view) :]
 
 
+class WriteBehind:
+    """Buffers going round between a caller who fills them and a second thread that writes them.
+
+    take() gives a free buffer (waiting while all of them are being written), put() hands a filled
+    one on to write(view of its first `length` bytes), and the buffer comes back to take() once it is
+    written. So the next buffer is filled (read, hashed, copied) while the previous one is written:
+    both sides release the GIL. After a write failed, the rest is not written; the error is raised by
+    the next put() and by finish(). Used for direct writes (DirectWriter) and for restored files.
+    """
+
+    def __init__(self, buffers, write):
+        self.write = write
+        self.free, self.pending, self.errors = queue.Queue(), queue.Queue(), []
+        for buffer in buffers:
+            self.free.put(buffer)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._write_buffers, daemon=True)
+        self.thread.start()
+
+    def _write_buffers(self):
+        while True:
+            item = self.pending.get()
+            if item is None:
+                return
+            buffer, length = item
+            if not self.errors:
+                try:
+                    self.write(memoryview(buffer)[:length])
+                except OSError as exc:
+                    # without its traceback: that would hold a view of the buffer (an mmap could not be closed)
+                    self.errors.append(exc.with_traceback(None))
+            self.free.put(buffer)
+
+    @property
+    def failed(self):
+        return bool(self.errors)
+
+    def take(self):
+        return self.free.get()
+
+    def put(self, buffer, length):
+        self._raise_error()
+        self.pending.put((buffer, length))
+
+    def _raise_error(self):
+        if self.errors:
+            raise self.errors[0]
+
+    def finish(self):
+        """Every buffer put is written (or a write failed: raised here); the thread ended."""
+        self.stop()
+        self._raise_error()
+
+    def stop(self):
+        if not self.stopped:
+            self.stopped = True
+            self.pending.put(None)
+            self.thread.join()
+
+    def free_buffers(self):
+        """The buffers not in use now (all of them once stopped, but the one a caller holds)."""
+        buffers = []
+        while True:
+            try:
+                buffers.append(self.free.get_nowait())
+            except queue.Empty:
+                return buffers
+
+
 class DirectWriter:
     """A binary file's write() for an fd opened with O_DIRECT (see enable_direct).
 
     write() copies into page-aligned blocks (anonymous mmaps); a full block goes to the writer
-    thread. finish() writes what is left (the aligned part direct, the tail after O_DIRECT is
-    turned off again) and waits for every write: the data is then on the device, the caller
-    still fsyncs for the file's metadata. An error of the writer thread is raised by the next
+    thread (WriteBehind). finish() writes what is left (the aligned part direct, the tail after
+    O_DIRECT is turned off again) and waits for every write: the data is then on the device, the
+    caller still fsyncs for the file's metadata. An error of the writer thread is raised by the next
     write() or by finish(). close() ends the thread and frees the blocks (after an error too).
     """
 
     def __init__(self, fd):
         self.fd = fd
-        self.free, self.pending, self.errors = queue.Queue(), queue.Queue(), []
-        for dummy in range(BLOCKS):
-            self.free.put(mmap.mmap(-1, BLOCK))
-        self.block, self.filled, self.closed = self.free.get(), 0, False
-        self.thread = threading.Thread(target=self._write_blocks, daemon=True)
-        self.thread.start()
-
-    def _write_blocks(self):
-        while True:
-            item = self.pending.get()
-            if item is None:
-                return
-            block, length = item
-            if not self.errors:
-                try:
-                    write_all(self.fd, memoryview(block)[:length])
-                except OSError as exc:
-                    # without its traceback: that would hold a view of the block, which could then not be unmapped
-                    self.errors.append(exc.with_traceback(None))
-            self.free.put(block)
-
-    def _raise_error(self):
-        if self.errors:
-            raise self.errors[0]
+        self.ring = WriteBehind([mmap.mmap(-1, BLOCK) for dummy in range(BLOCKS)], lambda view: write_all(fd, view))
+        self.block, self.filled = self.ring.take(), 0
 
     def write(self, data):
         view = memoryview(data).cast("B")
@@ -100,39 +147,26 @@ class DirectWriter:
             self.filled += count
             view = view[count:]
             if self.filled == BLOCK:
-                self._raise_error()
-                self.pending.put((self.block, BLOCK))
-                self.block, self.filled = self.free.get(), 0
+                self.ring.put(self.block, BLOCK)
+                self.block, self.filled = self.ring.take(), 0
         return total
 
     def finish(self):
         """Everything written and on the device; the writer thread ended."""
         aligned = self.filled - self.filled % ALIGN
         if aligned:
-            self.pending.put((self.block, aligned))
-        self._stop()
-        self._raise_error()
+            self.ring.put(self.block, aligned)
+        self.ring.finish()
         tail = self.filled - aligned
         if tail:
             _disable_direct(self.fd)  # the tail is shorter than a block: an ordinary write
             write_all(self.fd, memoryview(self.block)[aligned : self.filled])
         self.filled = 0
 
-    def _stop(self):
-        if not self.closed:
-            self.closed = True
-            self.pending.put(None)
-            self.thread.join()
-
     def close(self):
-        self._stop()
-        blocks = [self.block]
-        while True:
-            try:
-                blocks.append(self.free.get_nowait())
-            except queue.Empty:
-                break
-        for block in blocks:
+        self.ring.stop()
+        blocks = [self.block, *self.ring.free_buffers()]
+        for block in blocks:  # the current block may be among the free ones too: closing twice is harmless
             # a view still held by an exception on its way up keeps its block; it is freed with the view
             with contextlib.suppress(BufferError, ValueError):
                 block.close()

@@ -422,6 +422,14 @@ class TrackedHTTPServer(TrackedConnections, QuietHTTPServer):
     pass
 
 
+def listen(server_class, address, port, handler):
+    """A bound, listening server; an OSError that names the port it could not have."""
+    try:
+        return server_class((address, port), handler)
+    except OSError as exc:
+        raise OSError(exc.errno, "port %d: %s" % (port, exc.strerror)) from exc
+
+
 class DataListeners:
     """The ES and TCP listeners, which an outage closes (open connections are cut) and reopens."""
 
@@ -435,9 +443,9 @@ class DataListeners:
         with self.lock:
             self.servers = []
             if self.es_port:
-                self.servers.append(TrackedHTTPServer((self.address, self.es_port), ESHandler))
+                self.servers.append(listen(TrackedHTTPServer, self.address, self.es_port, ESHandler))
             if self.tcp_port:
-                self.servers.append(ThreadingTCP((self.address, self.tcp_port), JSONLinesHandler))
+                self.servers.append(listen(ThreadingTCP, self.address, self.tcp_port, JSONLinesHandler))
             for server in self.servers:
                 threading.Thread(target=server.serve_forever, daemon=True).start()
             self.listening = True
@@ -490,6 +498,30 @@ def receiver_pid(pidfile):
     return pid if os.path.basename(__file__).encode() in command else None
 
 
+def exited(pid):
+    """True once the process has let go of its ports: every thread of it gone or a zombie.
+
+    Not "its cmdline is empty", nor "its main thread is a zombie": an exiting process drops its
+    memory (and /proc/<pid>/cmdline with it) first, and its main thread can be a zombie while the
+    other threads still exit; the files, listening sockets included, close with the last thread.
+    A new receiver binding the same ports in that moment failed with EADDRINUSE (2026-12-02: in
+    about one run of four).
+    """
+    try:
+        threads = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return True
+    for thread in threads:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, thread), encoding="utf-8") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]  # after "pid (comm)": comm may hold spaces
+        except (OSError, IndexError):
+            continue  # this thread is gone
+        if state not in ("Z", "X"):
+            return False
+    return True
+
+
 def stop_receiver(pidfile, timeout=10):
     """Stop the receiver the pid file names (if any) and wait until it is gone; remove the file."""
     pid = receiver_pid(pidfile)
@@ -497,7 +529,7 @@ def stop_receiver(pidfile, timeout=10):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while receiver_pid(pidfile) == pid and time.monotonic() < deadline:
+        while not exited(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(pidfile)
@@ -544,7 +576,7 @@ def main(argv=None):
     try:
         DATA = DataListeners(args.address, args.es_port, args.tcp_port)
         DATA.start()
-        control = QuietHTTPServer((args.address, args.control_port), ControlHandler)
+        control = listen(QuietHTTPServer, args.address, args.control_port, ControlHandler)
     except OSError as exc:
         if ready_write is not None:
             os.write(ready_write, ("cannot listen on %s: %s" % (args.address, exc)).encode())
