@@ -14,7 +14,7 @@ import os
 import tempfile
 
 
-def write_atomically(path, text, mode=0o644):
+def write_atomically(path, text, mode=0o644, uid=-1, gid=-1):
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o755, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")  # created 0600: secrets never readable
@@ -24,6 +24,8 @@ def write_atomically(path, text, mode=0o644):
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        if uid != -1 or gid != -1:
+            os.chown(tmp, uid, gid)  # before the rename: the file is never there with the wrong owner
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

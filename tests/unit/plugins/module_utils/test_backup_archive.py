@@ -211,7 +211,7 @@ def test_big_files_of_a_quiescent_volume_are_spliced_and_others_written(tmp_path
     monkeypatch.setattr(archive.os, "splice", counting_splice)
     for quiescent in (False, True):
         spliced.clear()
-        with open(tmp_path / ("a%d.tar.gz" % quiescent), "wb") as handle:
+        with open(tmp_path / ("a%d.tar.gz" % int(quiescent)), "wb") as handle:
             archive.write_archive(str(source), handle, [["gzip", "-1", "-c"]], quiescent=quiescent)
         # a live volume is never spliced (the pipe would get pages written after they were hashed)
         assert sum(spliced) == (archive.SPLICE_MIN + archive.CHUNK // 2 if quiescent else 0)
