@@ -107,7 +107,7 @@ class _HashingReader:
 
 
 def _read_chunk(handle, view):
-    """Fill view from the file (one read(2) into our buffer, more only when short); bytes read."""
+    """Fill view from the file or stream (one readinto, more only when short); bytes read (short at its end)."""
     got = 0
     while got < len(view):
         count = handle.readinto(view[got:])
@@ -161,9 +161,7 @@ class _TarWriter:
                 self.out.write(view)
             position += count
         self.offset += info.size
-        remainder = info.size % BLOCK
-        if remainder:
-            self._write(ZERO_HEADER[: BLOCK - remainder])
+        self._write(ZERO_HEADER[: _padded(info.size) - info.size])
         return digest.hexdigest()
 
     def _splice(self, handle, position, count):
@@ -467,12 +465,8 @@ class _TarStream:
         self.left = 0  # data + padding of the current member still in the stream
 
     def _fill(self, view):
-        got = 0
-        while got < len(view):
-            count = self.stream.readinto(view[got:])
-            if not count:
-                raise EOFError("unexpected end of data")
-            got += count
+        if _read_chunk(self.stream, view) < len(view):
+            raise EOFError("unexpected end of data")
 
     def _read(self, size):
         data = bytearray(size)

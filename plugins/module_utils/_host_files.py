@@ -75,11 +75,15 @@ def _lstat(path):
         return None
 
 
+def _wanted(item):
+    """(path, mode, uid, gid) the item asks for; HostFilesError naming a bad mode or owner."""
+    path = item["path"]
+    return (path, parse_mode(item["mode"], path), *resolve_owner(item.get("owner"), item.get("group")))
+
+
 def plan_directory(item):
     """What making the directory item needs: [] when it is as wanted."""
-    path = item["path"]
-    mode = parse_mode(item["mode"], path)
-    uid, gid = resolve_owner(item.get("owner"), item.get("group"))
+    path, mode, uid, gid = _wanted(item)
     found = _lstat(path)
     if found is None:
         return ["created"]
@@ -90,9 +94,7 @@ def plan_directory(item):
 
 def plan_file(item):
     """(changes, text before or None) for the file item: no changes when it is as wanted."""
-    path = item["path"]
-    mode = parse_mode(item["mode"], path)
-    uid, gid = resolve_owner(item.get("owner"), item.get("group"))
+    path, mode, uid, gid = _wanted(item)
     found = _lstat(path)
     if found is None:
         return ["created"], None
@@ -106,9 +108,7 @@ def plan_file(item):
 
 
 def apply_directory(item, changes):  # changes: unused, the same call as apply_file
-    path = item["path"]
-    mode = parse_mode(item["mode"], path)
-    uid, gid = resolve_owner(item.get("owner"), item.get("group"))
+    path, mode, uid, gid = _wanted(item)
     if not os.path.isdir(path):
         os.makedirs(path, mode=mode)
     os.chmod(path, mode)  # makedirs' mode is filtered by the umask
@@ -117,9 +117,7 @@ def apply_directory(item, changes):  # changes: unused, the same call as apply_f
 
 
 def apply_file(item, changes):
-    path = item["path"]
-    mode = parse_mode(item["mode"], path)
-    uid, gid = resolve_owner(item.get("owner"), item.get("group"))
+    path, mode, uid, gid = _wanted(item)
     if "created" in changes or "content" in changes:
         write_atomically(path, item["content"], mode, uid, gid)
         return
