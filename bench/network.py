@@ -5,13 +5,17 @@ iperf3 package; the same client parameters IPERF_ARGS for the three paths):
 
   underlay   server `--network host` on host2, client `--network host` on host1 -> host2's
              fleet address: host to host, the limit                        -> underlay_gbps
-  overlay    server on the overlay `ovb` (the network role, l3 VXLAN) at a fixed IP of host2's
-             subnet, client on `ovb` on host1 -> that IP                   -> overlay_gbps
+  overlay    server on the overlay `ovb` (the network role: l2 VXLAN, containers as macvlan
+             on the VXLAN device) at a fixed IP of host2's range, client on `ovb` on host1
+             -> that IP                                                    -> overlay_gbps
+  overlay_bridge  the same on the overlay `ovbr`: the role's defaults (l3, containers behind
+             a veth pair and a bridge), applied beside it           -> overlay_bridge_gbps
   nat        server on the default bridge with `-p 15201:5201` on host2, client on host1's
              default bridge -> host2's fleet address:15201                 -> nat_gbps
 
-ROUNDS rounds, the three paths interleaved in each (order rotated every round), median of
-end.sum_received.bits_per_second per path; overlay_ratio = overlay / underlay (medians).
+ROUNDS rounds, the four paths interleaved in each (order rotated every round), median of
+end.sum_received.bits_per_second per path; overlay_ratio = overlay / underlay (medians),
+overlay_bridge_ratio and nat_ratio likewise.
 
 add_peer_seconds: with the overlay on the N hosts of the fleet, a host N+1 is booted
 (`FLEET_SIZE=N+1 tests/fleet/fleet.py up`, not timed) and the ansible-playbook run of the
@@ -45,13 +49,15 @@ FLEET = ["python3", str(REPO / "tests/fleet/fleet.py")]
 
 NETWORK = yaml.safe_load((PLAYS / "vars/main.yml").read_text())
 OVERLAY = NETWORK["network_name"]
+BRIDGE_OVERLAY = NETWORK["bench_bridge_overlay"]["network_name"]
+NAMES = (OVERLAY, BRIDGE_OVERLAY)
 CLIENT_HOST, SERVER_HOST = "host1", "host2"
 SERVER_HOST_INDEX = 10  # the overlay server's address: the 10th of host2's subnet
 NAT_PORT, IPERF_PORT = 15201, 5201
 DURATION, OMIT = 5, 1
 IPERF_ARGS = ["-t", str(DURATION), "-O", str(OMIT), "-P", "1", "-J"]
 ROUNDS = 5
-PATHS = ("underlay", "overlay", "nat")
+PATHS = ("underlay", "overlay", "nat", "overlay_bridge")
 TARGETS = {"overlay_ratio": 0.85, "add_peer_seconds": 10.0}
 SERVERS = {name: "bench-iperf-%s" % name for name in PATHS}
 CLIENT = "bench-iperf-client"
@@ -88,17 +94,24 @@ def fleet_size():
     return json.loads(fleet("status")[0])["size"]
 
 
-def overlay_plan(address):
-    """The plan the overlay module wrote on a host (subnet, mtu, peers...)."""
-    return json.loads(ssh(address, "cat /etc/dockyard/overlay/%s.json" % OVERLAY))
+def overlay_plan(address, name=OVERLAY):
+    """The plan the overlay module wrote on a host (subnet, ip_range, mtu, peers...)."""
+    return json.loads(ssh(address, "cat /etc/dockyard/overlay/%s.json" % name))
+
+
+def server_ip(address, name):
+    """A fixed address of host2's own part of the overlay: its ip-range (l2) or its subnet (l3)."""
+    plan = overlay_plan(address, name)
+    return str(ipaddress.ip_network(plan["ip_range"] or plan["subnet"])[SERVER_HOST_INDEX])
 
 
 # ---------------------------------------------------------------------- iperf3
-def start_servers(server, image, overlay_ip):
+def start_servers(server, image, overlay_ips):
     specs = {
         "underlay": ["--network", "host"],
-        "overlay": ["--network", OVERLAY, "--ip", overlay_ip],
+        "overlay": ["--network", OVERLAY, "--ip", overlay_ips[OVERLAY]],
         "nat": ["-p", "%d:%d" % (NAT_PORT, IPERF_PORT)],
+        "overlay_bridge": ["--network", BRIDGE_OVERLAY, "--ip", overlay_ips[BRIDGE_OVERLAY]],
     }
     for name, args in specs.items():
         command = "docker run -d --name %s %s %s iperf3 -s -p %d" % (SERVERS[name], " ".join(args), image, IPERF_PORT)
@@ -144,13 +157,13 @@ def summary(report):
 
 def measure_throughput(hosts, image):
     client, server = hosts[CLIENT_HOST], hosts[SERVER_HOST]
-    plan = overlay_plan(server)
-    overlay_ip = str(ipaddress.ip_network(plan["subnet"])[SERVER_HOST_INDEX])
-    start_servers(server, image, overlay_ip)
+    overlay_ips = {name: server_ip(server, name) for name in (OVERLAY, BRIDGE_OVERLAY)}
+    start_servers(server, image, overlay_ips)
     targets = {
         "underlay": ("host", server, IPERF_PORT),
-        "overlay": (OVERLAY, overlay_ip, IPERF_PORT),
+        "overlay": (OVERLAY, overlay_ips[OVERLAY], IPERF_PORT),
         "nat": ("bridge", server, NAT_PORT),
+        "overlay_bridge": (BRIDGE_OVERLAY, overlay_ips[BRIDGE_OVERLAY], IPERF_PORT),
     }
     runs = {name: [] for name in PATHS}
     order = list(PATHS)
@@ -161,7 +174,13 @@ def measure_throughput(hosts, image):
     medians = {name: round(statistics.median(r["gbps"] for r in runs[name]), 3) for name in PATHS}
     client_mtu = int(ssh(client, "cat /sys/class/net/vx-%s/mtu" % OVERLAY).strip())
     underlay_mtu = int(ssh(client, "cat /sys/class/net/eth0/mtu").strip())
-    return medians, runs, {"server_overlay_ip": overlay_ip, "overlay_mtu": client_mtu, "underlay_mtu": underlay_mtu}
+    info = {
+        "server_overlay_ip": overlay_ips[OVERLAY],
+        "server_overlay_bridge_ip": overlay_ips[BRIDGE_OVERLAY],
+        "overlay_mtu": client_mtu,
+        "underlay_mtu": underlay_mtu,
+    }
+    return medians, runs, info
 
 
 def stop_servers(hosts):
@@ -210,13 +229,17 @@ def measure_peers(size):
 def left_over(hosts):
     """What the finally block must have removed: containers, overlay device, Docker network, files."""
     problems = []
+    names = "|".join(NAMES)
+    check = " ".join(
+        [
+            "docker ps -a --format '{{.Names}}' | grep -E '^(bench-iperf-|(%s)-probe$)' || true;" % names,
+            "docker network ls --format '{{.Name}}' | grep -E -x '%s' || true;" % names,
+        ]
+        + ["ip -br link show dev vx-%s 2>/dev/null || true;" % name for name in NAMES]
+        + ["ls /etc/dockyard/overlay/%s.* 2>/dev/null || true;" % name for name in NAMES]
+        + ["ls /etc/systemd/system/dockyard-overlay-%s.service 2>/dev/null || true;" % name for name in NAMES]
+    )
     for name, address in hosts.items():
-        check = (
-            "docker ps -a --format '{{.Names}}' | grep -E '^(bench-iperf-|%s-probe$)' || true; "
-            "ip -br link show dev vx-%s 2>/dev/null || true; "
-            "docker network ls --format '{{.Name}}' | grep -x %s || true; "
-            "ls /etc/dockyard/overlay/%s.* /etc/systemd/system/dockyard-overlay-%s.service 2>/dev/null || true"
-        ) % (OVERLAY, OVERLAY, OVERLAY, OVERLAY, OVERLAY)
         out = ssh(address, check, check=False).split()
         if out:
             problems.append("%s: %s" % (name, " ".join(out)))
@@ -246,12 +269,14 @@ def main(out_path):
     try:
         clean_up(start_size)  # nothing from an earlier run
         result["overlay_apply_seconds"] = playbook("overlay.yml", {"network_verify": True})
+        result["overlay_bridge_apply_seconds"] = playbook("overlay_bridge.yml")
         result["iperf3"]["version"] = ssh(hosts[CLIENT_HOST], "docker run --rm %s iperf3 --version" % image).split()[1]
         medians, runs, info = measure_throughput(hosts, image)
         stop_servers(hosts)
         result.update({"%s_gbps" % name: medians[name] for name in PATHS})
         result["overlay_ratio"] = round(medians["overlay"] / medians["underlay"], 3)
         result["nat_ratio"] = round(medians["nat"] / medians["underlay"], 3)
+        result["overlay_bridge_ratio"] = round(medians["overlay_bridge"] / medians["underlay"], 3)
         result.update(info)
         result["runs"] = runs
         peers = measure_peers(start_size)
@@ -277,12 +302,13 @@ def main(out_path):
     result["measured_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     Path(out_path).write_text(json.dumps(result, indent=2) + "\n")
     print(
-        "underlay %.2f Gbit/s, overlay %.2f (ratio %.2f), nat %.2f; add peer %.2f s"
+        "underlay %.2f Gbit/s, overlay %.2f (ratio %.2f), nat %.2f, overlay over veth+bridge %.2f; add peer %.2f s"
         % (
             result["underlay_gbps"],
             result["overlay_gbps"],
             result["overlay_ratio"],
             result["nat_gbps"],
+            result["overlay_bridge_gbps"],
             result["add_peer_seconds"],
         )
     )

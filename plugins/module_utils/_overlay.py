@@ -27,7 +27,13 @@ class OverlayError(ValueError):
 
 
 def device_names(name):
-    return {"vxlan": "vx-%s" % name, "bridge": "br-%s" % name}
+    """vxlan: the VXLAN device; bridge: the Docker bridge (attach=bridge); shim: the host's macvlan (attach=macvlan)."""
+    return {"vxlan": "vx-%s" % name, "bridge": "br-%s" % name, "shim": "mv-%s" % name}
+
+
+def attach(params):
+    """How containers join the overlay: through a veth and a bridge (the default), or as macvlan on the device."""
+    return params.get("attach") or "bridge"
 
 
 def vtep_mac(underlay_address):
@@ -56,6 +62,11 @@ def validate(params, local_address=None):
         raise OverlayError("mode l3 needs cluster_cidr")
     if params["mode"] == "l2" and not params.get("ip_range"):
         raise OverlayError("mode l2 needs ip_range")
+    if attach(params) == "macvlan" and params["mode"] != "l2":
+        # Containers are on one L2 segment across hosts: per-host subnets would route through the host again.
+        raise OverlayError(
+            "attach macvlan needs mode l2 (one subnet, each host its own ip_range), not %s" % params["mode"]
+        )
     if params["mode"] == "l3":
         cluster = _net(params["cluster_cidr"], "cluster_cidr")
         if not subnet.subnet_of(cluster):
@@ -107,6 +118,7 @@ def gateway(params):
 def desired_state(params, local_address, underlay_interface, mtu):
     """What the host should have, as comparable data."""
     devs = device_names(params["name"])
+    bridged = attach(params) == "bridge"
     peers = sorted(params["peers"], key=lambda p: p["address"])
     peers = [p for p in peers if p["address"] != local_address]  # an inventory-wide list may include us
     state = {
@@ -119,8 +131,9 @@ def desired_state(params, local_address, underlay_interface, mtu):
             "learning": params["mode"] == "l2",
             "mtu": mtu,
             "mac": vtep_mac(local_address),
-            "master": devs["bridge"] if params["mode"] == "l2" else None,
+            "master": devs["bridge"] if params["mode"] == "l2" and bridged else None,
         },
+        "shim": None if bridged else {"name": devs["shim"], "address": shim_address(params)},
         "addresses": [],
         "fdb": [],
         "neighbours": [],
@@ -139,6 +152,11 @@ def desired_state(params, local_address, underlay_interface, mtu):
     return state
 
 
+def shim_address(params):
+    """The host's own address on a macvlan overlay: the gateway, with the prefix of the shared subnet."""
+    return "%s/%d" % (gateway(params), ipaddress.ip_network(params["subnet"]).prefixlen)
+
+
 def firewall_rules(params, state):
     """iptables rules (table, chain, rule args) this overlay needs; each carries the overlay's comment."""
     devs = device_names(params["name"])
@@ -148,6 +166,15 @@ def firewall_rules(params, state):
         rules.append(
             ("filter", "INPUT", ["-s", peer, "-p", "udp", "--dport", str(params["dstport"]), *tag, "-j", "ACCEPT"])
         )
+    if state.get("shim"):
+        # Containers reach the rest of the world through the host's macvlan; Docker's FORWARD policy drops that.
+        shim = state["shim"]["name"]
+        established = ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"]
+        rules.append(("filter", "DOCKER-USER", ["-i", shim, *tag, "-j", "ACCEPT"]))
+        rules.append(("filter", "DOCKER-USER", ["-o", shim, *established, *tag, "-j", "ACCEPT"]))
+        if params["masquerade"]:
+            masquerade = ["-s", params["ip_range"], "!", "-d", params["subnet"], *tag, "-j", "MASQUERADE"]
+            rules.append(("nat", "POSTROUTING", masquerade))
     if params["mode"] == "l3":
         rules.append(("filter", "DOCKER-USER", ["-i", devs["vxlan"], "-o", devs["bridge"], *tag, "-j", "ACCEPT"]))
         rules.append(("filter", "DOCKER-USER", ["-i", devs["bridge"], "-o", devs["vxlan"], *tag, "-j", "ACCEPT"]))
@@ -193,6 +220,17 @@ def render_script(params, state):
         lines.append("ip link set %s master %s" % (dev, link["master"]))
         lines.append("ip link set %s mtu %d" % (link["master"], link["mtu"]))
     lines.append("ip link set %s up" % dev)
+    shim = state.get("shim")
+    if shim:
+        # The host's own leg on the segment: macvlan children never reach their parent's host otherwise.
+        lines += [
+            "ip link show %s >/dev/null 2>&1 || ip link add %s link %s type macvlan mode bridge"
+            % (shim["name"], shim["name"], dev),
+            "ip addr replace %s dev %s" % (shim["address"], shim["name"]),
+            "ip link set %s up" % shim["name"],
+            # At boot this runs before dockerd (its containers need the device), so the chain may not exist yet.
+            "iptables -t filter -L DOCKER-USER -n >/dev/null 2>&1 || iptables -t filter -N DOCKER-USER",
+        ]
     for address in state["addresses"]:
         lines.append("ip addr replace %s dev %s" % (address, dev))
     for entry in state["fdb"]:

@@ -17,10 +17,15 @@ description:
   - V(l3) mode (default, like flannel's vxlan backend) gives each host its own subnet of the cluster CIDR and
     routes the peers' subnets through the VXLAN device. V(l2) mode shares one subnet; each host hands out
     addresses from its own ip-range and the VXLAN device joins the Docker network's bridge.
+  - O(attach=macvlan) (with V(l2) mode) puts containers on the VXLAN device itself as macvlan interfaces: no
+    veth pair and no bridge on either side, the fastest path between containers of different hosts. The host
+    joins the segment with its own macvlan interface C(mv-<name>) holding the gateway address, so containers
+    reach their host and, masqueraded, the world.
   - Adding or removing a peer changes only that peer's entries; the device is not recreated, so containers
     keep their connectivity. Changing the VNI, port or local address recreates the device.
   - The state is kept in C(/etc/dockyard/overlay/<name>.sh) (an idempotent script) and re-applied at boot
-    by the systemd unit C(dockyard-overlay-<name>.service).
+    by the systemd unit C(dockyard-overlay-<name>.service) (after dockerd, or before it with O(attach=macvlan):
+    Docker needs the device to start such containers).
   - Use the C(dockyard.fleet.network) role to compute subnets and peers from an inventory group.
 extends_documentation_fragment:
   - dockyard.fleet.docker
@@ -53,6 +58,15 @@ options:
     type: str
     default: l3
     choices: [l3, l2]
+  attach:
+    description:
+      - How containers join the overlay. V(bridge) through a veth pair and the Docker bridge C(br-<name>).
+      - V(macvlan) as macvlan interfaces on the VXLAN device (Docker's macvlan driver, parent C(vx-<name>)),
+        with the host's interface C(mv-<name>) at the gateway address. Needs O(mode=l2). The VXLAN device
+        learns the containers' MACs from their traffic (BUM and unknown unicast go to every peer).
+    type: str
+    default: bridge
+    choices: [bridge, macvlan]
   vni:
     description:
       - VXLAN network identifier, 1 to 16777215. Required with O(state=present).
@@ -108,8 +122,8 @@ options:
     type: int
   masquerade:
     description:
-      - V(l3) mode, masquerade traffic from the containers that leaves the cluster (never traffic between hosts
-        of the overlay).
+      - V(l3) mode and O(attach=macvlan), masquerade traffic from the containers that leaves the cluster (never
+        traffic between hosts of the overlay). V(l2) mode with O(attach=bridge) leaves that to Docker's own rule.
     type: bool
     default: true
   persist:
@@ -133,6 +147,18 @@ EXAMPLES = r"""
       - {address: 192.0.2.12, subnet: 10.244.2.0/24}
       - {address: 192.0.2.13, subnet: 10.244.3.0/24}
 
+- name: One subnet across hosts, containers as macvlan on the VXLAN device (no veth, no bridge)
+  dockyard.fleet.overlay_net:
+    name: ovm
+    vni: 4243
+    mode: l2
+    attach: macvlan
+    subnet: 10.245.0.0/16
+    ip_range: 10.245.1.0/24
+    peers:
+      - {address: 192.0.2.12}
+      - {address: 192.0.2.13}
+
 - name: Leave it
   dockyard.fleet.overlay_net:
     name: ovl
@@ -150,9 +176,13 @@ overlay:
       type: str
       sample: vx-ovl
     bridge:
-      description: The bridge of the Docker network.
+      description: The bridge of the Docker network (none with O(attach=macvlan)).
       type: str
       sample: br-ovl
+    host_interface:
+      description: With O(attach=macvlan), the host's macvlan interface on the overlay, holding the gateway.
+      type: str
+      sample: mv-ovm
     mtu:
       description: MTU of device, bridge and Docker network.
       type: int
@@ -200,6 +230,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_
 from ansible_collections.dockyard.fleet.plugins.module_utils._overlay import (
     CONF_DIR,
     OverlayError,
+    attach,
     current_entries,
     current_link,
     delete_commands,
@@ -219,9 +250,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._overlay import (
 UNIT_TEMPLATE = """# Written by dockyard.fleet.overlay_net. Re-applies overlay %(name)s at boot.
 [Unit]
 Description=dockyard overlay network %(name)s
-After=network-online.target docker.service
+After=network-online.target%(after)s
 Wants=network-online.target
-
+%(before)s
 [Service]
 Type=oneshot
 RemainAfterExit=yes
@@ -298,16 +329,34 @@ class Overlay:
         problems = []
         if not pools or pools[0].get("Subnet") != want_subnet:
             problems.append("subnet %s (wanted %s)" % (pools[0].get("Subnet") if pools else None, want_subnet))
-        if options.get("com.docker.network.bridge.name") != self.devs["bridge"]:
-            problems.append("bridge %s" % options.get("com.docker.network.bridge.name"))
-        if options.get("com.docker.network.driver.mtu") != str(mtu):
-            problems.append("mtu %s (wanted %s)" % (options.get("com.docker.network.driver.mtu"), mtu))
+        driver = "macvlan" if attach(self.params) == "macvlan" else "bridge"
+        if net.get("Driver") != driver:
+            problems.append("driver %s (wanted %s)" % (net.get("Driver"), driver))
+        elif driver == "macvlan":
+            # No MTU option here: each container's macvlan takes the VXLAN device's MTU when it starts.
+            if options.get("parent") != self.devs["vxlan"]:
+                problems.append("parent %s (wanted %s)" % (options.get("parent"), self.devs["vxlan"]))
+        else:
+            if options.get("com.docker.network.bridge.name") != self.devs["bridge"]:
+                problems.append("bridge %s" % options.get("com.docker.network.bridge.name"))
+            if options.get("com.docker.network.driver.mtu") != str(mtu):
+                problems.append("mtu %s (wanted %s)" % (options.get("com.docker.network.driver.mtu"), mtu))
         return problems
 
     def create_docker_network(self, mtu):
         from docker.types import IPAMConfig, IPAMPool  # the SDK is there: docker_module checked it
 
         pool = IPAMPool(subnet=self.params["subnet"], iprange=self.params["ip_range"], gateway=gateway(self.params))
+        if attach(self.params) == "macvlan":
+            # The gateway is the host's own macvlan (mv-NAME); the containers inherit the device's MTU.
+            self.client.api.create_network(
+                self.params["name"],
+                driver="macvlan",
+                options={"parent": self.devs["vxlan"], "macvlan_mode": "bridge"},
+                ipam=IPAMConfig(pool_configs=[pool]),
+                labels={"dockyard.overlay": self.params["name"]},
+            )
+            return
         options = {
             "com.docker.network.bridge.name": self.devs["bridge"],
             "com.docker.network.driver.mtu": str(mtu),
@@ -359,6 +408,7 @@ class Overlay:
             )
         else:
             current = {"fdb": [], "neighbours": [], "routes": [], "addresses": []}
+        shim = self.current_shim() if link and not recreate else None
         stale = stale_entries(current, desired)
         missing = missing_entries(current, desired)
         wanted_rules = firewall_rules(self.params, desired)
@@ -373,6 +423,7 @@ class Overlay:
                     % (self.params["name"], ", ".join(problems))
                 )
         self.describe(link, recreate, desired, missing, stale, missing_rules, stale_rules, net)
+        self.describe_shim(shim, desired["shim"])
         files = {
             os.path.join(CONF_DIR, "%s.sh" % self.params["name"]): render_script(self.params, desired),
             # Read back by the network role: a host keeps its subnet when others join or leave.
@@ -389,7 +440,8 @@ class Overlay:
             "actions": self.actions,
             "overlay": {
                 "device": self.devs["vxlan"],
-                "bridge": self.devs["bridge"],
+                "bridge": self.devs["bridge"] if desired["shim"] is None else None,
+                "host_interface": desired["shim"]["name"] if desired["shim"] else None,
                 "mtu": mtu,
                 "local_address": local,
                 "underlay_interface": interface,
@@ -410,6 +462,22 @@ class Overlay:
     def ip_json_bridge_fdb(self):
         rc, out = self.run(["bridge", "-j", "fdb", "show", "dev", self.devs["vxlan"]], check_rc=False)
         return json.loads(out) if rc == 0 and out.strip() else []
+
+    def current_shim(self):
+        """The host's macvlan on the overlay as (state, addresses), or None when it does not exist."""
+        links = self.ip_json("addr", "show", "dev", self.devs["shim"])
+        if not links:
+            return None
+        addresses = ["%s/%s" % (a["local"], a["prefixlen"]) for a in links[0].get("addr_info") or []]
+        return {"up": "UP" in (links[0].get("flags") or []), "addresses": addresses}
+
+    def describe_shim(self, current, desired):
+        if desired is None:
+            return
+        if current is None:
+            self.actions.append("create host interface %s (%s)" % (desired["name"], desired["address"]))
+        elif desired["address"] not in current["addresses"] or not current["up"]:
+            self.actions.append("set host interface %s to %s, up" % (desired["name"], desired["address"]))
 
     @staticmethod
     def rule_wanted(found, wanted):
@@ -437,14 +505,15 @@ class Overlay:
             self.actions.append("firewall: %d rules to add, %d to remove" % (len(missing_rules), len(stale_rules)))
 
     def plan_json(self, desired, mtu):
-        keys = ("name", "mode", "vni", "dstport", "subnet", "ip_range", "cluster_cidr")
+        keys = ("name", "mode", "attach", "vni", "dstport", "subnet", "ip_range", "cluster_cidr")
         plan = {k: self.params[k] for k in keys}
         plan.update(local_address=desired["link"]["local"], mtu=mtu, peers=desired["peers"])
         return json.dumps(plan, indent=2, sort_keys=True) + "\n"
 
     def apply(self, recreate, net, mtu, files, stale, stale_rules):
-        if net is None:
-            self.create_docker_network(mtu)
+        macvlan = attach(self.params) == "macvlan"
+        if net is None and not macvlan:
+            self.create_docker_network(mtu)  # first: the script puts the VXLAN device into its bridge (l2)
         if recreate:
             self.run(["ip", "link", "del", self.devs["vxlan"]])
         os.makedirs(CONF_DIR, mode=0o755, exist_ok=True)
@@ -452,6 +521,8 @@ class Overlay:
         for path, text in files.items():
             write_atomically(path, text, 0o700 if path == script_path else 0o644)
         self.run(["/bin/sh", script_path])
+        if net is None and macvlan:
+            self.create_docker_network(mtu)  # after: Docker's macvlan driver needs its parent device
         for command in delete_commands(self.devs["vxlan"], stale):
             self.run(command, check_rc=False)  # already gone is fine
         for table, chain, args in stale_rules:
@@ -467,7 +538,15 @@ class Overlay:
         if not os.path.isdir("/run/systemd/system"):
             self.module.warn("systemd is not running here: the overlay will not be re-applied at boot")
             return
-        unit = UNIT_TEMPLATE % {"name": self.params["name"], "script": script_path}
+        # Docker must find a macvlan network's parent when it restarts containers at boot; the bridge
+        # attachment needs Docker's bridge and DOCKER-USER chain first.
+        macvlan = attach(self.params) == "macvlan"
+        unit = UNIT_TEMPLATE % {
+            "name": self.params["name"],
+            "script": script_path,
+            "after": "" if macvlan else " docker.service",
+            "before": "Before=docker.service\n" if macvlan else "",
+        }
         if read_text(self.unit_path()) != unit:
             write_atomically(self.unit_path(), unit, 0o644)
             self.run(["systemctl", "daemon-reload"])
@@ -517,6 +596,7 @@ def main():
         "name": {"type": "str", "required": True},
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "mode": {"type": "str", "default": "l3", "choices": ["l3", "l2"]},
+        "attach": {"type": "str", "default": "bridge", "choices": ["bridge", "macvlan"]},
         "vni": {"type": "int"},
         "dstport": {"type": "int", "default": 4789},
         "underlay_interface": {"type": "str"},

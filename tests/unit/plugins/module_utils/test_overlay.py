@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._overlay import (
@@ -75,6 +77,46 @@ def test_l2_desired_state_floods_to_peers_and_joins_the_bridge():
     ]
     assert state["routes"] == [] and state["link"]["master"] == "br-ovl" and state["link"]["learning"]
     assert gateway(params) == "10.250.1.1"
+
+
+def macvlan_params(**overrides):
+    return l3_params(
+        mode="l2", attach="macvlan", subnet="10.250.0.0/16", ip_range="10.250.1.0/24", cluster_cidr=None, **overrides
+    )
+
+
+def test_macvlan_attach_gives_the_host_a_leg_on_the_segment_instead_of_a_bridge():
+    params = macvlan_params()
+    validate(params, "192.0.2.11")
+    state = desired_state(params, "192.0.2.11", "eth0", 8950)
+    assert state["link"]["master"] is None and state["link"]["learning"]
+    assert state["shim"] == {"name": "mv-ovl", "address": "10.250.1.1/16"}
+    assert state["fdb"][0] == {"mac": "00:00:00:00:00:00", "dst": "192.0.2.12"}
+    script = render_script(params, state)
+    assert "ip link add mv-ovl link vx-ovl type macvlan mode bridge" in script
+    assert "ip addr replace 10.250.1.1/16 dev mv-ovl" in script
+    assert "master" not in script
+    # The shim comes after the device is up, and before any rule that needs DOCKER-USER.
+    assert script.index("ip link set vx-ovl up") < script.index("mv-ovl link vx-ovl")
+    assert script.index("iptables -t filter -N DOCKER-USER") < script.index("-C DOCKER-USER")
+
+
+def test_macvlan_firewall_forwards_through_the_host_leg_and_masquerades_only_what_leaves():
+    params = macvlan_params()
+    rules = firewall_rules(params, desired_state(params, "192.0.2.11", "eth0", 1450))
+    forward = [r for t, c, r in rules if c == "DOCKER-USER"]
+    assert forward[0][:2] == ["-i", "mv-ovl"]
+    assert forward[1][:2] == ["-o", "mv-ovl"] and "RELATED,ESTABLISHED" in forward[1]
+    nat = [r for t, c, r in rules if c == "POSTROUTING"]
+    assert nat == [["-s", "10.250.1.0/24", "!", "-d", "10.250.0.0/16", *nat[0][5:9], "-j", "MASQUERADE"]]
+    no_masq = firewall_rules({**params, "masquerade": False}, desired_state(params, "192.0.2.11", "eth0", 1450))
+    assert all(c != "POSTROUTING" for dummy, c, dummy2 in no_masq)
+
+
+def test_bridge_attach_has_no_host_leg():
+    params = l3_params(mode="l2", subnet="10.250.0.0/16", ip_range="10.250.1.0/24", cluster_cidr=None)
+    assert desired_state(params, "192.0.2.11", "eth0", 1450)["shim"] is None
+    assert "mv-" not in render_script(params, desired_state(params, "192.0.2.11", "eth0", 1450))
 
 
 def test_script_is_idempotent_shell():
@@ -199,8 +241,9 @@ def test_reading_ip_json():
         ),
         ({"peers": [{"address": "192.0.2.12"}]}, "peer 192.0.2.12 needs a subnet in l3 mode"),
         ({"peers": [{"address": "nohost", "subnet": "10.244.9.0/24"}]}, "invalid peer address 'nohost'"),
+        ({"attach": "macvlan"}, "attach macvlan needs mode l2 (one subnet, each host its own ip_range), not l3"),
     ],
 )
 def test_validate_names_the_bad_value(overrides, message):
-    with pytest.raises(OverlayError, match=message.replace(".", r"\.").replace("(", r"\(")):
+    with pytest.raises(OverlayError, match=re.escape(message)):
         validate(l3_params(**{"peers": [], **overrides}))
