@@ -1,7 +1,7 @@
 """make bench B=network: iperf3 across the overlay vs. the underlay vs. NAT, and adding a peer.
 
 On the test fleet, one run, side by side (iperf3 from the fleet image nettools: Debian's
-iperf3 package; the same client parameters IPERF_ARGS for the three paths):
+iperf3 package; the same client parameters IPERF_ARGS for the four paths):
 
   underlay   server `--network host` on host2, client `--network host` on host1 -> host2's
              fleet address: host to host, the limit                        -> underlay_gbps
@@ -15,7 +15,10 @@ iperf3 package; the same client parameters IPERF_ARGS for the three paths):
 
 ROUNDS rounds, the four paths interleaved in each (order rotated every round), median of
 end.sum_received.bits_per_second per path; overlay_ratio = overlay / underlay (medians),
-overlay_bridge_ratio and nat_ratio likewise.
+overlay_bridge_ratio and nat_ratio likewise. These top-level figures are on the fleet's
+own underlay (Docker's default MTU, 1500). Then the same four paths again on an underlay of
+MTU 9000 (`tests/fleet/fleet.py mtu 9000`, both overlays made again on it, MTU 8950
+computed), under "jumbo"; the fleet is set back before the peer changes below.
 
 add_peer_seconds: with the overlay on the N hosts of the fleet, a host N+1 is booted
 (`FLEET_SIZE=N+1 tests/fleet/fleet.py up`, not timed) and the ansible-playbook run of the
@@ -57,6 +60,7 @@ NAT_PORT, IPERF_PORT = 15201, 5201
 DURATION, OMIT = 5, 1
 IPERF_ARGS = ["-t", str(DURATION), "-O", str(OMIT), "-P", "1", "-J"]
 ROUNDS = 5
+JUMBO_MTU = 9000
 PATHS = ("underlay", "overlay", "nat", "overlay_bridge")
 TARGETS = {"overlay_ratio": 0.85, "add_peer_seconds": 10.0}
 SERVERS = {name: "bench-iperf-%s" % name for name in PATHS}
@@ -183,6 +187,41 @@ def measure_throughput(hosts, image):
     return medians, runs, info
 
 
+def throughput(hosts, image):
+    """Both overlays applied (timed), the four paths measured: medians, ratios to the underlay, every run."""
+    result = {
+        "overlay_apply_seconds": playbook("overlay.yml", {"network_verify": True}),
+        "overlay_bridge_apply_seconds": playbook("overlay_bridge.yml"),
+    }
+    try:
+        medians, runs, info = measure_throughput(hosts, image)
+    finally:
+        stop_servers(hosts)
+    result.update({"%s_gbps" % name: medians[name] for name in PATHS})
+    for name in PATHS[1:]:
+        result["%s_ratio" % name] = round(medians[name] / medians["underlay"], 3)
+    result.update(info)
+    result["runs"] = runs
+    return result
+
+
+def throughput_on_jumbo_frames(hosts, image, start_size, start_mtu):
+    """The same on an underlay of MTU 9000 (RFC 7348 4.3: the underlay should carry the VXLAN header), then back.
+
+    The fleet's network is switched live (tests/fleet/fleet.py mtu); both overlays are made again
+    on it, since a Docker bridge network keeps the MTU it was created with.
+    """
+    clean_up(start_size)
+    fleet("mtu", str(JUMBO_MTU))
+    try:
+        return throughput(hosts, image)
+    finally:
+        try:
+            clean_up(start_size)
+        finally:
+            fleet("mtu", str(start_mtu))
+
+
 def stop_servers(hosts):
     names = " ".join([*SERVERS.values(), CLIENT])
     for address in (hosts[CLIENT_HOST], hosts[SERVER_HOST]):
@@ -268,17 +307,10 @@ def main(out_path):
     }
     try:
         clean_up(start_size)  # nothing from an earlier run
-        result["overlay_apply_seconds"] = playbook("overlay.yml", {"network_verify": True})
-        result["overlay_bridge_apply_seconds"] = playbook("overlay_bridge.yml")
         result["iperf3"]["version"] = ssh(hosts[CLIENT_HOST], "docker run --rm %s iperf3 --version" % image).split()[1]
-        medians, runs, info = measure_throughput(hosts, image)
-        stop_servers(hosts)
-        result.update({"%s_gbps" % name: medians[name] for name in PATHS})
-        result["overlay_ratio"] = round(medians["overlay"] / medians["underlay"], 3)
-        result["nat_ratio"] = round(medians["nat"] / medians["underlay"], 3)
-        result["overlay_bridge_ratio"] = round(medians["overlay_bridge"] / medians["underlay"], 3)
-        result.update(info)
-        result["runs"] = runs
+        result.update(throughput(hosts, image))
+        result["jumbo"] = throughput_on_jumbo_frames(hosts, image, start_size, result["underlay_mtu"])
+        playbook("overlay.yml", {"network_verify": False})  # the N hosts a host joins (not timed)
         peers = measure_peers(start_size)
         result["add_peer_seconds"] = peers["without_verify"]["add_seconds"]
         result["remove_peer_seconds"] = peers["without_verify"]["remove_seconds"]
@@ -298,6 +330,8 @@ def main(out_path):
         "overlay_ratio_ge_0_85": result["overlay_ratio"] >= TARGETS["overlay_ratio"],
         "overlay_faster_than_nat": result["overlay_gbps"] > result["nat_gbps"],
         "add_peer_under_10s": result["add_peer_seconds"] < TARGETS["add_peer_seconds"],
+        "jumbo_overlay_ratio_ge_0_85": result["jumbo"]["overlay_ratio"] >= TARGETS["overlay_ratio"],
+        "jumbo_overlay_faster_than_nat": result["jumbo"]["overlay_gbps"] > result["jumbo"]["nat_gbps"],
     }
     result["measured_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     Path(out_path).write_text(json.dumps(result, indent=2) + "\n")

@@ -7,7 +7,8 @@ For each size, side by side in one run:
                       storage, demo-app released from Git) on hosts that have none of it
   noop_seconds_N      site.yml again right after: nothing to change (checked: changed=0)
 Targets: converge_seconds_6 / converge_seconds_3 < 1.4 (hosts run in parallel, forks=10);
-noop_seconds_N / converge_seconds_N < 0.4. The fleet is left at FLEET_SIZE (default 3).
+noop_seconds_N / converge_seconds_N < 0.4. The fleet is left fresh (down, then up) at FLEET_SIZE
+(default 3), without the site's registry, object store or apps.
 """
 
 import json
@@ -56,6 +57,8 @@ def main(out_path):
             converge, noop = measure(size, checkouts)
             result["converge_seconds_%d" % size] = converge
             result["noop_seconds_%d" % size] = noop
+    # A fresh fleet again: the site's registry, object store and apps would meet the next test's own.
+    fleet("down", 6)
     fleet("up", int(os.environ.get("FLEET_SIZE", "3")))
     result["scale_ratio_6_to_3"] = round(result["converge_seconds_6"] / result["converge_seconds_3"], 2)
     result["noop_ratio_3"] = round(result["noop_seconds_3"] / result["converge_seconds_3"], 2)

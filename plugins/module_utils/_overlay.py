@@ -227,7 +227,7 @@ def render_script(params, state):
             "ip link show %s >/dev/null 2>&1 || ip link add %s link %s type macvlan mode bridge"
             % (shim["name"], shim["name"], dev),
             "ip addr replace %s dev %s" % (shim["address"], shim["name"]),
-            "ip link set %s up" % shim["name"],
+            "ip link set %s mtu %d up" % (shim["name"], link["mtu"]),
             # At boot this runs before dockerd (its containers need the device), so the chain may not exist yet.
             "iptables -t filter -L DOCKER-USER -n >/dev/null 2>&1 || iptables -t filter -N DOCKER-USER",
         ]

@@ -3,6 +3,7 @@
     fleet.py up      build what is missing, start the fleet, write the inventory
     fleet.py down    remove every container, network, volume and image tag it made
     fleet.py status  print the fleet state (JSON)
+    fleet.py mtu N   set the fleet network's MTU on the running fleet (bench B=network: jumbo frames)
 
 Each host is a container booting systemd with sshd and its own dockerd. An
 "origin registry" (TLS, from a CA made per fleet) stands for Docker Hub: it
@@ -883,6 +884,49 @@ def cmd_down(settings: Settings) -> None:
     log("fleet removed")
 
 
+def cmd_mtu(settings: Settings, mtu: int) -> None:
+    """Set the MTU of the fleet's network live: its bridge, the veths on it, each container's end.
+
+    Hosts booted later get Docker's default again (1500): set it back before a host joins.
+    """
+    if not 1280 <= mtu <= 9000:
+        raise SystemExit(f"[fleet] mtu {mtu}: expected 1280..9000")
+    net = json.loads(docker_out("network", "inspect", settings.network))[0]
+    bridge = (net.get("Options") or {}).get("com.docker.network.bridge.name") or "br-" + net["Id"][:12]
+    ends = []
+    for container_id, info in (net.get("Containers") or {}).items():
+        pid = docker_out("inspect", "--format", "{{.State.Pid}}", container_id)
+        address = info["IPv4Address"].split("/")[0]
+        shown = run("nsenter", "-t", pid, "-n", "ip", "-o", "-4", "addr", "show", "to", address).stdout.decode()
+        ends.append((pid, shown.split()[1]))
+    port_lines = host_ip_lines("-o", "link", "show", "master", bridge)
+    ports = [line.split()[1].split("@")[0].rstrip(":") for line in port_lines]
+
+    def host_side() -> None:
+        for port in ports:
+            run("ip", "link", "set", port, "mtu", str(mtu))
+        run("ip", "link", "set", bridge, "mtu", str(mtu))
+
+    def container_side() -> None:
+        for pid, interface in ends:
+            run("nsenter", "-t", pid, "-n", "ip", "link", "set", interface, "mtu", str(mtu))
+
+    # Never a receiver with a smaller MTU than its sender: raise the host side first, lower it last.
+    steps = (host_side, container_side) if mtu > current_mtu(bridge) else (container_side, host_side)
+    for step in steps:
+        step()
+    log(f"network {settings.network} ({bridge}, {len(ports)} ports, {len(ends)} containers): mtu {mtu}")
+
+
+def host_ip_lines(*args: str) -> list[str]:
+    """Lines of `ip ARGS` on this machine (not in a container)."""
+    return [line for line in run("ip", *args).stdout.decode().splitlines() if line.strip()]
+
+
+def current_mtu(interface: str) -> int:
+    return int(Path(f"/sys/class/net/{interface}/mtu").read_text().strip())
+
+
 def cmd_status(settings: Settings) -> None:
     path = settings.state_dir / "fleet.json"
     print(path.read_text() if path.exists() else "{}")
@@ -890,8 +934,11 @@ def cmd_status(settings: Settings) -> None:
 
 def main(argv: list[str]) -> None:
     commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status}
+    if len(argv) == 3 and argv[1] == "mtu" and argv[2].isdigit():
+        cmd_mtu(Settings.from_env(), int(argv[2]))
+        return
     if len(argv) != 2 or argv[1] not in commands:
-        raise SystemExit(f"usage: {argv[0]} {{{'|'.join(commands)}}}")
+        raise SystemExit(f"usage: {argv[0]} {{{'|'.join(commands)}}} | mtu N")
     commands[argv[1]](Settings.from_env())
 
 

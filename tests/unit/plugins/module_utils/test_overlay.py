@@ -95,6 +95,7 @@ def test_macvlan_attach_gives_the_host_a_leg_on_the_segment_instead_of_a_bridge(
     script = render_script(params, state)
     assert "ip link add mv-ovl link vx-ovl type macvlan mode bridge" in script
     assert "ip addr replace 10.250.1.1/16 dev mv-ovl" in script
+    assert "ip link set mv-ovl mtu 8950 up" in script
     assert "master" not in script
     # The shim comes after the device is up, and before any rule that needs DOCKER-USER.
     assert script.index("ip link set vx-ovl up") < script.index("mv-ovl link vx-ovl")
