@@ -17,15 +17,15 @@ description:
   - V(l3) mode (default, like flannel's vxlan backend) gives each host its own subnet of the cluster CIDR and
     routes the peers' subnets through the VXLAN device. V(l2) mode shares one subnet; each host hands out
     addresses from its own ip-range and the VXLAN device joins the Docker network's bridge.
-  - O(attach=macvlan) (with V(l2) mode) puts containers on the VXLAN device itself as macvlan interfaces: no
+  - O(attach=macvlan) (with V(l2) mode) puts containers on the VXLAN device itself as macvlan interfaces, with no
     veth pair and no bridge on either side, the fastest path between containers of different hosts. The host
     joins the segment with its own macvlan interface C(mv-<name>) holding the gateway address, so containers
     reach their host and, masqueraded, the world.
   - Adding or removing a peer changes only that peer's entries; the device is not recreated, so containers
     keep their connectivity. Changing the VNI, port or local address recreates the device.
   - The state is kept in C(/etc/dockyard/overlay/<name>.sh) (an idempotent script) and re-applied at boot
-    by the systemd unit C(dockyard-overlay-<name>.service) (after dockerd, or before it with O(attach=macvlan):
-    Docker needs the device to start such containers).
+    by the systemd unit C(dockyard-overlay-<name>.service) (after dockerd; before it with O(attach=macvlan),
+    since Docker needs the device to start such containers).
   - Use the C(dockyard.fleet.network) role to compute subnets and peers from an inventory group.
 extends_documentation_fragment:
   - dockyard.fleet.docker
