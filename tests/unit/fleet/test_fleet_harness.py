@@ -72,3 +72,63 @@ def test_inventory_groups(tmp_path):
     assert list(children["mirror_nodes"]["hosts"]) == ["host3"]
     assert list(children["log_shippers"]["hosts"]) == ["host1", "host2", "host3"]
     assert inventory["all"]["vars"]["fleet_origin_registry"] == "origin.dockyard.test:5000"
+
+
+def fake_network(monkeypatch, bridge_mtu):
+    """cmd_mtu against a recorded network: two hosts on br-0123456789ab; returns the commands it ran."""
+    commands = []
+    network = {
+        "Id": "0123456789abcdef",
+        "Options": {},
+        "Containers": {
+            "c1": {"IPv4Address": "172.29.83.11/24"},
+            "c2": {"IPv4Address": "172.29.83.12/24"},
+        },
+    }
+    outputs = {
+        ("network", "inspect", "dockyard-fleet-net"): json.dumps([network]),
+        ("inspect", "--format", "{{.State.Pid}}", "c1"): "101",
+        ("inspect", "--format", "{{.State.Pid}}", "c2"): "102",
+    }
+    monkeypatch.setattr(fleet, "docker_out", lambda *args: outputs[args])
+
+    class Done:
+        def __init__(self, text):
+            self.stdout = text.encode()
+
+    def run(*args, **kwargs):
+        commands.append(args)
+        if args[-4:-1] == ("addr", "show", "to"):
+            return Done("7: eth0    inet %s/24 brd 172.29.83.255 scope global eth0\n" % args[-1])
+        if args[:2] == ("ip", "-o"):
+            return Done("9: veth1@if7: <UP> mtu 1500 master br-0123456789ab\n10: veth2@if7: <UP> mtu 1500\n")
+        return Done("")
+
+    monkeypatch.setattr(fleet, "run", run)
+    monkeypatch.setattr(fleet, "current_mtu", lambda interface: bridge_mtu)
+    return commands
+
+
+def test_mtu_raised_on_the_host_side_first(monkeypatch, tmp_path):
+    commands = fake_network(monkeypatch, bridge_mtu=1500)
+    fleet.cmd_mtu(settings(tmp_path), 9000)
+    sets = [c for c in commands if "set" in c]
+    assert sets == [
+        ("ip", "link", "set", "veth1", "mtu", "9000"),
+        ("ip", "link", "set", "veth2", "mtu", "9000"),
+        ("ip", "link", "set", "br-0123456789ab", "mtu", "9000"),
+        ("nsenter", "-t", "101", "-n", "ip", "link", "set", "eth0", "mtu", "9000"),
+        ("nsenter", "-t", "102", "-n", "ip", "link", "set", "eth0", "mtu", "9000"),
+    ]
+
+
+def test_mtu_lowered_on_the_containers_first(monkeypatch, tmp_path):
+    commands = fake_network(monkeypatch, bridge_mtu=9000)
+    fleet.cmd_mtu(settings(tmp_path), 1500)
+    sets = [c for c in commands if "set" in c]
+    assert sets[0][:2] == ("nsenter", "-t") and sets[-1] == ("ip", "link", "set", "br-0123456789ab", "mtu", "1500")
+
+
+def test_mtu_out_of_range_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match=r"mtu 500: expected 1280\.\.9000"):
+        fleet.cmd_mtu(settings(tmp_path), 500)
