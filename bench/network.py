@@ -161,7 +161,7 @@ def summary(report):
 
 def measure_throughput(hosts, image):
     client, server = hosts[CLIENT_HOST], hosts[SERVER_HOST]
-    overlay_ips = {name: server_ip(server, name) for name in (OVERLAY, BRIDGE_OVERLAY)}
+    overlay_ips = {name: server_ip(server, name) for name in NAMES}
     start_servers(server, image, overlay_ips)
     targets = {
         "underlay": ("host", server, IPERF_PORT),

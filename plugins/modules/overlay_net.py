@@ -268,6 +268,7 @@ class Overlay:
         self.module = module
         self.params = module.params
         self.devs = device_names(module.params["name"])
+        self.driver = attach(module.params)  # the Docker network's driver: bridge or macvlan
         self.actions = []
         self.client = None
 
@@ -329,10 +330,9 @@ class Overlay:
         problems = []
         if not pools or pools[0].get("Subnet") != want_subnet:
             problems.append("subnet %s (wanted %s)" % (pools[0].get("Subnet") if pools else None, want_subnet))
-        driver = "macvlan" if attach(self.params) == "macvlan" else "bridge"
-        if net.get("Driver") != driver:
-            problems.append("driver %s (wanted %s)" % (net.get("Driver"), driver))
-        elif driver == "macvlan":
+        if net.get("Driver") != self.driver:
+            problems.append("driver %s (wanted %s)" % (net.get("Driver"), self.driver))
+        elif self.driver == "macvlan":
             # No MTU option here: each container's macvlan takes the VXLAN device's MTU when it starts.
             if options.get("parent") != self.devs["vxlan"]:
                 problems.append("parent %s (wanted %s)" % (options.get("parent"), self.devs["vxlan"]))
@@ -347,26 +347,20 @@ class Overlay:
         from docker.types import IPAMConfig, IPAMPool  # the SDK is there: docker_module checked it
 
         pool = IPAMPool(subnet=self.params["subnet"], iprange=self.params["ip_range"], gateway=gateway(self.params))
-        if attach(self.params) == "macvlan":
+        if self.driver == "macvlan":
             # The gateway is the host's own macvlan (mv-NAME); the containers inherit the device's MTU.
-            self.client.api.create_network(
-                self.params["name"],
-                driver="macvlan",
-                options={"parent": self.devs["vxlan"], "macvlan_mode": "bridge"},
-                ipam=IPAMConfig(pool_configs=[pool]),
-                labels={"dockyard.overlay": self.params["name"]},
-            )
-            return
-        options = {
-            "com.docker.network.bridge.name": self.devs["bridge"],
-            "com.docker.network.driver.mtu": str(mtu),
-        }
-        if self.params["mode"] == "l3":
-            # Our own POSTROUTING rule masquerades only what leaves the cluster.
-            options["com.docker.network.bridge.enable_ip_masquerade"] = "false"
+            options = {"parent": self.devs["vxlan"], "macvlan_mode": "bridge"}
+        else:
+            options = {
+                "com.docker.network.bridge.name": self.devs["bridge"],
+                "com.docker.network.driver.mtu": str(mtu),
+            }
+            if self.params["mode"] == "l3":
+                # Our own POSTROUTING rule masquerades only what leaves the cluster.
+                options["com.docker.network.bridge.enable_ip_masquerade"] = "false"
         self.client.api.create_network(
             self.params["name"],
-            driver="bridge",
+            driver=self.driver,
             options=options,
             ipam=IPAMConfig(pool_configs=[pool]),
             labels={"dockyard.overlay": self.params["name"]},
@@ -511,7 +505,7 @@ class Overlay:
         return json.dumps(plan, indent=2, sort_keys=True) + "\n"
 
     def apply(self, recreate, net, mtu, files, stale, stale_rules):
-        macvlan = attach(self.params) == "macvlan"
+        macvlan = self.driver == "macvlan"
         if net is None and not macvlan:
             self.create_docker_network(mtu)  # first: the script puts the VXLAN device into its bridge (l2)
         if recreate:
@@ -540,7 +534,7 @@ class Overlay:
             return
         # Docker must find a macvlan network's parent when it restarts containers at boot; the bridge
         # attachment needs Docker's bridge and DOCKER-USER chain first.
-        macvlan = attach(self.params) == "macvlan"
+        macvlan = self.driver == "macvlan"
         unit = UNIT_TEMPLATE % {
             "name": self.params["name"],
             "script": script_path,
