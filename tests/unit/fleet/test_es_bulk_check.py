@@ -1,6 +1,7 @@
 """The test receiver's check: which sequence numbers of a run arrived, duplicates and strays counted."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 RECEIVER = Path(__file__).resolve().parents[2] / "receivers" / "es_bulk.py"
@@ -45,3 +46,55 @@ def test_runs_and_channels_are_apart():
     assert store.check("tcp", "a", 5)["missing_count"] == 5
     store.reset()
     assert store.check("es", "a", 5)["deliveries"] == 0
+
+
+def bulk(*lines):
+    return ("\n".join(lines) + "\n").encode()
+
+
+def answer(body, index=None):
+    es_bulk.STORE.reset()
+    status, payload = es_bulk.handle_bulk(index, body)
+    return status, json.loads(payload) if isinstance(payload, bytes) else payload
+
+
+def test_bulk_items_answered_one_by_one_and_recorded():
+    status, reply = answer(
+        bulk(
+            '{"index":{"_index":"logs-a","_id":"x-1"}}',
+            '{"message":"run=b seq=0"}',
+            '{"create":{"_index":"logs-a","_id":"x-2"}}',
+            '{"message":"run=b seq=1"}',
+        )
+    )
+    assert status == 200 and reply["errors"] is False
+    assert [item["index" if n == 0 else "create"]["_id"] for n, item in enumerate(reply["items"])] == ["x-1", "x-2"]
+    assert es_bulk.STORE.check("es", "b", 2)["distinct_ids"] == 2
+
+
+def test_blank_lines_are_skipped_like_elasticsearch():
+    status, reply = answer(bulk('{"index":{"_index":"logs-a"}}', "", '{"message":"run=c seq=0"}', "  "))
+    assert status == 200 and len(reply["items"]) == 1
+    assert es_bulk.STORE.check("es", "c", 1)["missing_count"] == 0
+
+
+def test_an_upper_case_index_fails_that_item_only():
+    status, reply = answer(
+        bulk('{"index":{"_index":"Logs"}}', '{"m":"run=d seq=0"}', '{"index":{"_index":"logs"}}', '{"m":"run=d seq=1"}')
+    )
+    assert status == 200 and reply["errors"] is True
+    assert [item["index"]["status"] for item in reply["items"]] == [400, 201]
+
+
+def test_malformed_lines_are_named():
+    status, reply = answer(bulk('{"index":{"_index":"logs"}}', '{"m": oops}'))
+    assert status == 400 and "line [2]" in reply["error"]["reason"]
+    status, reply = answer(bulk('{"index":{"_index":"logs","_type":"doc"}}', "{}"))
+    assert status == 400 and "_type" in reply["error"]["reason"]
+
+
+def test_a_delete_has_no_source_line():
+    status, reply = answer(
+        bulk('{"delete":{"_index":"logs","_id":"x"}}', '{"index":{"_index":"logs"}}', '{"m":"run=e seq=0"}')
+    )
+    assert status == 200 and [next(iter(item)) for item in reply["items"]] == ["delete", "index"]
