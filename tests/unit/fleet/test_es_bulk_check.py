@@ -98,3 +98,34 @@ def test_a_delete_has_no_source_line():
         bulk('{"delete":{"_index":"logs","_id":"x"}}', '{"index":{"_index":"logs"}}', '{"m":"run=e seq=0"}')
     )
     assert status == 200 and [next(iter(item)) for item in reply["items"]] == ["delete", "index"]
+
+
+def test_arrival_times_mark_the_first_document_and_the_last_new_number():
+    store = es_bulk.Store()
+    deliver(store, "t", range(3))
+    first = store.check("es", "t", 5)
+    deliver(store, "t", [3, 4])
+    complete = store.check("es", "t", 5)
+    deliver(store, "t", [4])  # a repeat brings nothing new
+    repeated = store.check("es", "t", 5)
+    assert first["first_at"] == complete["first_at"] == repeated["first_at"] <= first["last_new_at"]
+    assert complete["last_new_at"] >= first["last_new_at"]
+    assert repeated["last_new_at"] == complete["last_new_at"]
+
+
+def test_a_large_bulk_is_read_in_parts_and_answered_in_order():
+    lines = []
+    for seq in range(2500):  # more pairs than one part holds
+        lines += ['{"index":{"_index":"logs-a","_id":"x-%d"}}' % seq, '{"message":"run=big seq=%d"}' % seq]
+    status, reply = answer(bulk(*lines))
+    assert status == 200 and reply["errors"] is False
+    assert [item["index"]["_id"] for item in reply["items"]] == ["x-%d" % seq for seq in range(2500)]
+    check = es_bulk.STORE.check("es", "big", 2500)
+    assert (check["received"], check["duplicates"], check["distinct_ids"]) == (2500, 0, 2500)
+
+
+def test_the_index_can_come_from_the_path():
+    status, reply = answer(bulk('{"index":{}}', '{"m":"run=p seq=0"}'), index="logs-path")
+    assert status == 200 and reply["items"][0]["index"]["_index"] == "logs-path"
+    status, reply = answer(bulk('{"index":{}}', '{"m":"run=p seq=0"}'))
+    assert reply["errors"] is True and reply["items"][0]["index"]["status"] == 400
