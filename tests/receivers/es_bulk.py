@@ -191,10 +191,10 @@ def _bulk_items_fast(lines, chunk=2048):
     if len(metas) != len(actions) or len(docs) != len(sources):
         return None
     # comprehensions rather than one loop of statements: this runs for every document
-    if not all([type(action_line) is dict and len(action_line) == 1 for action_line in metas]):
+    if not all(isinstance(action_line, dict) and len(action_line) == 1 for action_line in metas):
         return None
     pairs = [next(iter(action_line.items())) for action_line in metas]
-    if not all([a in BULK_ACTIONS_WITH_SOURCE and type(meta) is dict and "_type" not in meta for a, meta in pairs]):
+    if not all(a in BULK_ACTIONS_WITH_SOURCE and isinstance(meta, dict) and "_type" not in meta for a, meta in pairs):
         return None
     return [(action, meta, doc, text) for (action, meta), doc, text in zip(pairs, docs, sources, strict=True)]
 
@@ -253,7 +253,7 @@ def _index_all(parsed, path_index):
     built in comprehensions. None when any item needs the per-item answers of handle_bulk."""
     targets = [meta.get("_index") or path_index for dummy, meta, dummy_source, dummy_text in parsed]
     names = set(targets)
-    if not all([type(name) is str and name and name == name.lower() for name in names]):
+    if not all(isinstance(name, str) and name and name == name.lower() for name in names):
         return None
     encoded = {name: ENCODE_STRING(name) for name in names}
     ids = [meta.get("_id") for dummy, meta, dummy_source, dummy_text in parsed]
@@ -348,6 +348,10 @@ def handle_bulk(path_index, body):
 class ESHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "dockyard-es-test-receiver"
+    # TCP_NODELAY, as Elasticsearch sets it (http.tcp.no_delay defaults to true): the headers and the body
+    # are two writes, and with Nagle the body waited for the client's delayed ACK of the headers (40 ms),
+    # which made a shipper's one-document requests (rsyslog replays a failed batch one by one) crawl.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):  # quiet: thousands of bulk requests
         pass
