@@ -129,3 +129,15 @@ def test_the_index_can_come_from_the_path():
     assert status == 200 and reply["items"][0]["index"]["_index"] == "logs-path"
     status, reply = answer(bulk('{"index":{}}', '{"m":"run=p seq=0"}'))
     assert reply["errors"] is True and reply["items"][0]["index"]["status"] == 400
+
+
+def test_polls_go_on_from_the_numbers_that_all_arrived():
+    store = es_bulk.Store()
+    deliver(store, "g", [n for n in range(100) if n not in (40, 70)])
+    assert store.check("es", "g", 100)["missing"] == [40, 70]
+    deliver(store, "g", [40])
+    assert store.check("es", "g", 100)["missing"] == [70]
+    deliver(store, "g", [70])
+    check = store.check("es", "g", 100)
+    assert (check["missing"], check["missing_count"]) == ([], 0)
+    assert store.check("es", "g", 120)["missing"] == list(range(100, 120))
