@@ -100,10 +100,14 @@ def local_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def host_cpu_seconds(host, programs):
+    """utime + stime of every process of these programs on the host (all threads), in seconds (USER_HZ 100)."""
+    out = ssh(host, "for p in $(pidof %s); do cut -d' ' -f14,15 /proc/$p/stat; done" % programs)
+    return sum(int(value) for value in out.split()) / 100
+
+
 def rsyslog_cpu_seconds(host):
-    """utime + stime of rsyslogd on the host (every thread), in seconds (the host's USER_HZ is 100)."""
-    out = ssh(host, "cut -d' ' -f14,15 /proc/$(pidof rsyslogd)/stat").split()
-    return (int(out[0]) + int(out[1])) / 100
+    return host_cpu_seconds(host, "rsyslogd")
 
 
 def stop_receiver():
@@ -146,7 +150,8 @@ def measure_ship(host, control_url, image):
     check["rsyslog_cpu_seconds"] = round(rsyslog_cpu_seconds(host) - cpu_before[0], 1)
     check["receiver_cpu_seconds"] = round(local_cpu_seconds(receiver_pid()) - cpu_before[1], 1)
     log_path = ssh(host, "docker inspect --format '{{.LogPath}}' %s" % container).strip()
-    first_line, last_line = ssh(host, "head -n 1 %s; tail -n 1 %s" % (log_path, log_path)).splitlines()
+    file_facts = ssh(host, f"stat -c %s {log_path}; head -n 1 {log_path}; tail -n 1 {log_path}")
+    size, first_line, last_line = file_facts.splitlines()
     first_written = docker_time(json.loads(first_line)["time"])
     check["write_seconds"] = round(docker_time(json.loads(last_line)["time"]) - first_written, 2)
     # From Docker's timestamp of the first line to the receiver's clock when the last missing number came
@@ -156,14 +161,13 @@ def measure_ship(host, control_url, image):
         ship_seconds = round(check["last_new_at"] - first_written, 2)
     else:
         ship_seconds = check["ship_seconds_from_docker_run"]
-    size = int(ssh(host, "stat -c %%s %s" % log_path).strip())
     timer = (
         "import subprocess, sys, time; s = time.monotonic(); "
         "subprocess.run(['cat', sys.argv[1]], stdout=subprocess.DEVNULL, check=True); print(time.monotonic() - s)"
     )
     raw = ssh(host, 'python3 -c "%s" %s' % (timer, log_path))
     ssh(host, "docker rm -f bench-log-writer")
-    return check, ship_seconds, size, round(float(raw.strip()), 3)
+    return check, ship_seconds, int(size), round(float(raw.strip()), 3)
 
 
 def measure_truncate(host, image):

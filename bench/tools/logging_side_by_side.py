@@ -61,9 +61,7 @@ def machine_busy_jiffies():
 
 
 def docker_cpu_seconds(host):
-    """utime + stime of dockerd and the containerd shims on the host (USER_HZ 100)."""
-    out = ssh(host, "for p in $(pidof dockerd containerd-shim-runc-v2); do cut -d' ' -f14,15 /proc/$p/stat; done")
-    return sum(int(v) for v in out.split()) / 100
+    return LOGGING_BENCH.host_cpu_seconds(host, "dockerd containerd-shim-runc-v2")
 
 
 def one_ship(host, receiver, image, lines):
