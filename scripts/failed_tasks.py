@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Print the failures an ansible-playbook log holds, with the task each belongs to.
 
-    scripts/failed_tasks.py LOG [--last N] [--max-lines M]
+    python scripts/failed_tasks.py LOG [--last N] [--max-lines M]
 
 CI keeps only the end of a long run's output: scripts/integration.sh calls this for each target
 that failed, so the reason is printed again at the very end (failures that were ignored with
