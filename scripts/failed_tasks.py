@@ -12,7 +12,7 @@ import re
 import sys
 
 TASK = re.compile(r"^TASK \[(?P<name>.*)\] \*+$")
-FAILURE = re.compile(r"^(fatal|failed): \[[^\]]+\].*(FAILED!|UNREACHABLE!|=>)")
+FAILURE = re.compile(r"^(fatal|failed): \[[^\]]+\].*=>")  # fatal: [h]: FAILED! =>, failed: [h] (item=x) =>
 
 
 def is_continuation(line):
