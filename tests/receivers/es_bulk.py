@@ -39,6 +39,7 @@ import gc
 import ipaddress
 import itertools
 import json
+import operator
 import os
 import re
 import signal
@@ -50,8 +51,28 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+try:  # orjson (requirements-dev.txt) parses a bulk's documents in about a third of json's time
+    import orjson
+
+    loads = orjson.loads
+except ImportError:  # started by another Python than the project's .venv: the same answers, slower
+    loads = json.loads
+
 SEQ_BYTES = re.compile(rb"run=([A-Za-z0-9_.-]+) seq=(\d+)")
 BULK_ACTIONS_WITH_SOURCE = ("index", "create", "update")
+# The action line a shipper sends for each document: {"index":{"_index":"...","_id":"..."}} ("create" too,
+# blanks between tokens allowed). Names in printable ASCII without quote or backslash (the index without
+# capitals) are their own JSON text, so the answer can be written from the request's bytes. Any other
+# action line (no _id, _type, escapes, a capital in the index, ...) takes the item-by-item path.
+_INDEX_NAME = r"[\x20\x21\x23-\x40\x5b\x5d-\x7e]+"  # printable ASCII but '"', '\\' and A-Z
+_ID_TEXT = r"[\x20\x21\x23-\x5b\x5d-\x7e]+"  # printable ASCII but '"' and '\\'
+USUAL_ACTION = re.compile(
+    r'^\{[ \t]*"(index|create)"[ \t]*:[ \t]*\{[ \t]*"_index"[ \t]*:[ \t]*"(%s)"[ \t]*,[ \t]*"_id"[ \t]*:[ \t]*"(%s)"'
+    r"[ \t]*\}[ \t]*\}$" % (_INDEX_NAME, _ID_TEXT),
+    re.MULTILINE,
+)
+FIRST, SECOND, THIRD = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
+GROUPS = operator.methodcaller("groups")
 
 
 class Store:
@@ -69,49 +90,64 @@ class Store:
             self.first_at = {}  # run -> wall-clock time of its first document
             self.last_new_at = {}  # run -> wall-clock time of the last request that brought a number not seen before
             self.all_below = {}  # run -> a number below which every number has arrived (check() moves it up)
-            self.docs = collections.defaultdict(list)  # run -> [doc]
+            self.docs = collections.defaultdict(list)  # run -> [JSON text of a document] (decoded when asked)
             self.ids = collections.defaultdict(set)  # run -> {_id}
             self.counters = collections.Counter()
             self.indices = collections.Counter()  # Elasticsearch index -> documents
 
-    def record(self, accepted, channel="es"):
-        """Accepted documents [(doc, doc_id, index or None, JSON text as received)] of one request (a bulk,
-        or one TCP line), under one lock acquisition. This is most of the receiver's CPU, so the documents
-        of one run (a bulk request mostly holds one) are counted with C-level calls (Counter.update,
-        list.extend, set.update), not one Python statement per document."""
-        matches = [SEQ_BYTES.search(item[3]) if item[3] is not None else None for item in accepted]  # delete: no text
-        by_run = collections.defaultdict(list)  # run name -> indexes into accepted
-        without_seq = 0
-        for position, match in enumerate(matches):
-            if match is None:
-                without_seq += 1
-            else:
-                by_run[match.group(1)].append(position)
-        counts = collections.Counter(item[2] for item in accepted if item[2] is not None)
+    def record(self, texts, ids, indices, channel="es"):
+        """The documents one request (a bulk, or a TCP line) brought, under one lock acquisition: texts
+        (each document's JSON text as received, bytes), ids ((index, _id) or None each) and indices (the
+        index of each; none for TCP). This is most of the receiver's CPU, so a request whose documents
+        all belong to one run (the usual bulk) is counted with C-level calls over all of them (one regex
+        search over the joined texts, Counter.update, list.extend, set.update), not a Python statement
+        per document."""
+        matches = list(map(SEQ_BYTES.search, texts))
+        pairs = list(map(GROUPS, matches)) if None not in matches else ()
+        names = set(map(FIRST, pairs))
+        if len(names) == 1:  # every document has a number, all of one run
+            by_run = {names.pop(): (list(map(int, map(SECOND, pairs))), texts, ids)}
+        else:
+            by_run = self._by_run(texts, ids, matches)
+        numbered = sum(len(seqs) for seqs, dummy_texts, dummy_ids in by_run.values())
         now = time.time()
         with self.lock:
-            for name, positions in by_run.items():
-                run = (channel, name.decode())
-                seqs = [int(matches[position].group(2)) for position in positions]
-                seen = self.seqs[run]
-                distinct_before = len(seen)
-                seen.update(seqs)
-                self.first_at.setdefault(run, now)
-                if len(seen) > distinct_before:
-                    self.last_new_at[run] = now
-                self.deliveries[run] += len(seqs)
-                highest = max(seqs)
-                if highest > self.max_seq.get(run, -1):
-                    self.max_seq[run] = highest
-                docs = self.docs[run]
-                room = 200000 - len(docs)
-                if room > 0:
-                    docs.extend(accepted[position][0] for position in positions[:room])
-                self.ids[run].update(accepted[position][1] for position in positions if accepted[position][1])
-            if without_seq:
-                self.counters[channel + "_without_seq"] += without_seq
-            self.counters[channel + "_documents"] += len(accepted)
-            self.indices.update(counts)
+            for name, (seqs, run_texts, run_ids) in by_run.items():
+                self._add_run((channel, name.decode()), seqs, run_texts, run_ids, now)
+            if len(texts) > numbered:
+                self.counters[channel + "_without_seq"] += len(texts) - numbered
+            self.counters[channel + "_documents"] += len(texts)
+            self.indices.update(indices)
+
+    @staticmethod
+    def _by_run(texts, ids, matches):
+        """{run name: (numbers, texts, ids)} of the documents that carry a number, one by one."""
+        by_run = collections.defaultdict(lambda: ([], [], []))
+        for text, doc_id, match in zip(texts, ids, matches, strict=True):
+            if match is not None:
+                seqs, run_texts, run_ids = by_run[match.group(1)]
+                seqs.append(int(match.group(2)))
+                run_texts.append(text)
+                run_ids.append(doc_id)
+        return by_run
+
+    def _add_run(self, run, seqs, texts, ids, now):
+        """Count the numbers of one run and keep its documents (the first 200,000) and _ids; under the lock."""
+        seen = self.seqs[run]
+        distinct_before = len(seen)
+        seen.update(seqs)
+        self.first_at.setdefault(run, now)
+        if len(seen) > distinct_before:
+            self.last_new_at[run] = now
+        self.deliveries[run] += len(seqs)
+        highest = max(seqs)
+        if highest > self.max_seq.get(run, -1):
+            self.max_seq[run] = highest
+        docs = self.docs[run]
+        room = 200000 - len(docs)
+        if room > 0:
+            docs.extend(texts[:room])
+        self.ids[run].update(filter(None, ids))
 
     def check(self, channel, run, count):
         """Which of the sequence numbers 0..count-1 of a run arrived. Cheap enough to poll during a
@@ -190,8 +226,8 @@ def _bulk_items_fast(lines, chunk=2048):
         return items
     actions, sources = lines[0::2], lines[1::2]
     try:
-        metas = json.loads(b"[" + b",".join(actions) + b"]")
-        docs = json.loads(b"[" + b",".join(sources) + b"]")
+        metas = loads(b"[" + b",".join(actions) + b"]")
+        docs = loads(b"[" + b",".join(sources) + b"]")
     except ValueError:
         return None
     # a line holding more than one value (`{..},{..}`) would shift the arrays: then the careful path decides
@@ -242,6 +278,8 @@ CREATED_ITEM = (
     '"_shards": {"total": 1, "successful": 1, "failed": 0}, "status": 201}}'
 )
 ENCODE_STRING = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str
+# The answer to a USUAL_ACTION match (action, index, _id): its names are their own JSON text.
+USUAL_CREATED = CREATED_ITEM % ("%s", '"%s"', '"%s"')
 
 
 class BulkError(Exception):
@@ -255,44 +293,49 @@ def es_error(reason, status=400, kind="illegal_argument_exception"):
     }
 
 
-def _index_all(parsed, path_index):
-    """The usual bulk (every item names a valid index, no push-back asked): (accepted documents, item texts),
-    built in comprehensions. None when any item needs the per-item answers of handle_bulk."""
-    targets = [meta.get("_index") or path_index for dummy, meta, dummy_source, dummy_text in parsed]
-    names = set(targets)
-    if not all(isinstance(name, str) and name and name == name.lower() for name in names):
+def _usual_bulk(body):
+    """The usual bulk, as shippers send it: every pair of lines an action line USUAL_ACTION matches and a
+    JSON document. (texts, ids, indices, the answer's items as bytes) from a few C-level calls over the
+    whole body, with no Python statement per document; None for any other body (then the item-by-item
+    path parses it and answers each item as Elasticsearch would)."""
+    lines = body.split(b"\n")
+    if len(lines) < 3 or lines.pop() or len(lines) % 2:  # needs the final newline and whole pairs
         return None
-    encoded = {name: ENCODE_STRING(name) for name in names}
-    ids = [meta.get("_id") for dummy, meta, dummy_source, dummy_text in parsed]
-    accepted = [
-        (source, (target, doc_id) if doc_id else None, target, text)
-        for (dummy, dummy_meta, source, text), target, doc_id in zip(parsed, targets, ids, strict=True)
-    ]
-    # the same JSON json.dumps would write for each item, without building and walking a dict per item
-    texts = [
-        CREATED_ITEM % (item[0], encoded[target], ENCODE_STRING(str(doc_id or "auto")))
-        for item, target, doc_id in zip(parsed, targets, ids, strict=True)
-    ]
-    return accepted, texts
+    actions = b"\n".join(lines[0::2]).decode("latin-1")  # a byte above 0x7f matches no action line
+    found = USUAL_ACTION.findall(actions)  # at most one per line (anchored): all of them match, or not usual
+    texts = lines[1::2]
+    if len(found) != len(texts):
+        return None
+    try:  # every document must be JSON, as for Elasticsearch; the values are not needed here
+        documents = loads(b"[" + b",".join(texts) + b"]")
+    except ValueError:
+        return None
+    if len(documents) != len(texts):  # a line holding more than one value shifted the array
+        return None
+    indices = list(map(SECOND, found))
+    ids = list(zip(indices, map(THIRD, found), strict=True))
+    answer_items = ", ".join([USUAL_CREATED % match for match in found])
+    return texts, ids, indices, answer_items.encode()
 
 
 def handle_bulk(path_index, body):
     if SETTINGS.pushback == "request":
         return es_error("rejected execution of bulk (test receiver push-back)", 429, "es_rejected_execution_exception")
     started = time.monotonic()
+    usual = _usual_bulk(body) if SETTINGS.pushback == "off" else None
+    if usual is not None:
+        texts, ids, indices, answer_items = usual
+        STORE.record(texts, ids, indices)
+        took = int((time.monotonic() - started) * 1000)
+        return 200, b'{"took": %d, "errors": false, "items": [%s]}' % (took, answer_items)
     try:
         parsed = bulk_items(body)
     except BulkError as exc:
         return es_error(str(exc))
-    usual = _index_all(parsed, path_index) if SETTINGS.pushback == "off" else None
-    if usual is not None:
-        accepted, texts = usual
-        STORE.record(accepted)
-        took = int((time.monotonic() - started) * 1000)
-        return 200, ('{"took": %d, "errors": false, "items": [%s]}' % (took, ", ".join(texts))).encode()
-    items, errors, accepted = [], False, []
+    items, errors = [], False
+    texts, ids, indices = [], [], []  # of the documents accepted (a delete has none)
     last_target, encoded_target = None, None  # a bulk request mostly names one index: encode it once
-    for action, meta, source, text in parsed:
+    for action, meta, dummy, text in parsed:  # the parsed source is not kept: its text is
         target = meta.get("_index") or path_index
         doc_id = meta.get("_id")
         if not target:
@@ -339,16 +382,19 @@ def handle_bulk(path_index, body):
                 }
             )
             continue
-        accepted.append((source, (target, doc_id) if doc_id else None, target, text))
+        if text is not None:
+            texts.append(text)
+            ids.append((target, doc_id) if doc_id else None)
+            indices.append(target)
         # the same JSON json.dumps would write for the item, without building and walking a dict per item
         if target != last_target:
             last_target, encoded_target = target, ENCODE_STRING(target)
         items.append(CREATED_ITEM % (action, encoded_target, ENCODE_STRING(str(doc_id or "auto"))))
-    STORE.record(accepted)
+    STORE.record(texts, ids, indices)
     took = int((time.monotonic() - started) * 1000)
     # reply bytes built from the items' JSON texts (an error item is a dict, encoded as it is)
-    texts = [item if isinstance(item, str) else json.dumps(item) for item in items]
-    answer = '{"took": %d, "errors": %s, "items": [%s]}' % (took, "true" if errors else "false", ", ".join(texts))
+    item_texts = [item if isinstance(item, str) else json.dumps(item) for item in items]
+    answer = '{"took": %d, "errors": %s, "items": [%s]}' % (took, "true" if errors else "false", ", ".join(item_texts))
     return 200, answer.encode()
 
 
@@ -427,7 +473,8 @@ class ControlHandler(BaseHTTPRequestHandler):
             self.reply(200, STORE.check(query.get("channel", "es"), query["run"], int(query["count"])))
         elif url.path == "/_dockyard/events":
             with STORE.lock:
-                self.reply(200, list(STORE.docs.get((query.get("channel", "es"), query["run"]), [])))
+                texts = list(STORE.docs.get((query.get("channel", "es"), query["run"]), []))
+            self.reply(200, [json.loads(text) for text in texts])
         elif url.path == "/_dockyard/stats":
             with STORE.lock:
                 self.reply(
@@ -471,11 +518,11 @@ class JSONLinesHandler(socketserver.StreamRequestHandler):
             if not line:
                 continue
             try:
-                doc = json.loads(line)
+                loads(line)
             except ValueError:
                 STORE.counters["tcp_unparsable"] += 1
                 continue
-            STORE.record([(doc, None, None, line)], channel="tcp")
+            STORE.record([line], [None], (), channel="tcp")
 
 
 class TrackedConnections:

@@ -11,7 +11,8 @@ SPEC.loader.exec_module(es_bulk)
 
 
 def deliver(store, run, seqs):
-    store.record([({}, "id-%d" % seq, "logs", b"run=%s seq=%d x" % (run.encode(), seq)) for seq in seqs])
+    texts = [b'{"m": "run=%s seq=%d x"}' % (run.encode(), seq) for seq in seqs]
+    store.record(texts, [("logs", "id-%d" % seq) for seq in seqs], ["logs"] * len(texts))
 
 
 def test_all_arrived_once():
@@ -141,3 +142,68 @@ def test_polls_go_on_from_the_numbers_that_all_arrived():
     check = store.check("es", "g", 100)
     assert (check["missing"], check["missing_count"]) == ([], 0)
     assert store.check("es", "g", 120)["missing"] == list(range(100, 120))
+
+
+def usual_bulk(run, seqs, index="logs-app-2026.12.06"):
+    """A bulk shaped as rsyslog's omelasticsearch sends it (its spacing, an _id per document)."""
+    lines = []
+    for seq in seqs:
+        lines += ['{"index":{"_index": "%s","_id":"c0ffee-%d"}}' % (index, seq * 210)]
+        lines += ['{"message":"run=%s seq=%d %s","host":"h\\u00e9","container":{"id":"c0ffee"}}' % (run, seq, "x" * 40)]
+    return bulk(*lines)
+
+
+def without_took(payload):
+    return {key: value for key, value in json.loads(payload).items() if key != "took"}
+
+
+def test_the_usual_bulk_is_answered_and_recorded_as_item_by_item(monkeypatch):
+    body = usual_bulk("u", range(3000))
+    assert es_bulk._usual_bulk(body) is not None  # the one-pass path takes rsyslog's shape
+    es_bulk.STORE.reset()
+    fast = es_bulk.handle_bulk(None, body)
+    fast_check, fast_stats = es_bulk.STORE.check("es", "u", 3000), dict(es_bulk.STORE.indices)
+    monkeypatch.setattr(es_bulk, "_usual_bulk", lambda body: None)
+    es_bulk.STORE.reset()
+    careful = es_bulk.handle_bulk(None, body)
+    careful_check = es_bulk.STORE.check("es", "u", 3000)
+    assert fast[0] == careful[0] == 200
+    assert without_took(fast[1]) == without_took(careful[1])
+    drop_times = ("first_at", "last_new_at")
+    assert {k: v for k, v in fast_check.items() if k not in drop_times} == {
+        k: v for k, v in careful_check.items() if k not in drop_times
+    }
+    assert fast_check["received"] == fast_check["distinct_ids"] == 3000
+    assert fast_stats == dict(es_bulk.STORE.indices) == {"logs-app-2026.12.06": 3000}
+
+
+def test_documents_of_several_runs_or_none_in_one_bulk_are_counted_apart():
+    body = usual_bulk("r1", range(5)) + usual_bulk("r2", range(3)) + bulk('{"index":{"_index":"l","_id":"n"}}', "{}")
+    status, reply = answer(body)
+    assert status == 200 and len(reply["items"]) == 9
+    assert es_bulk.STORE.check("es", "r1", 5)["received"] == 5
+    assert es_bulk.STORE.check("es", "r2", 3)["received"] == 3
+    assert es_bulk.STORE.counters["es_without_seq"] == 1 and es_bulk.STORE.counters["es_documents"] == 9
+
+
+def test_names_that_are_not_their_own_json_text_take_the_careful_path():
+    for action, status in (
+        ('{"index":{"_index":"logs","_id":"caf\\u00e9"}}', 201),  # an escape in the _id
+        ('{"index":{"_index":"logs","_id":"café"}}', 201),  # non-ASCII
+        ('{"index":{"_id":"x","_index":"logs"}}', 201),  # another order
+        ('{"index":{"_index":"Logs","_id":"x"}}', 400),  # a capital: that item fails
+    ):
+        body = bulk(action, '{"m":"run=v seq=0"}')
+        assert es_bulk._usual_bulk(body) is None, action
+        item = answer(body)[1]["items"][0]["index"]
+        expected = json.loads(action)["index"]
+        answered = (item["status"], item["_index"], item.get("_id", expected["_id"]))  # an error item has no _id
+        assert answered == (status, expected["_index"], expected["_id"])
+
+
+def test_a_source_line_that_is_not_one_json_value_is_refused():
+    for source in ('{"m":"run=w seq=0"},{"m":"run=w seq=1"}', '{"m": oops}', ""):
+        body = bulk('{"index":{"_index":"logs","_id":"x"}}', source, '{"index":{"_index":"logs","_id":"y"}}', "{}")
+        assert es_bulk._usual_bulk(body) is None, source
+    status, reply = answer(bulk('{"index":{"_index":"logs","_id":"x"}}', '{"m":"run=w seq=0"},{"m":1}'))
+    assert status == 400 and "line [2]" in reply["error"]["reason"]
