@@ -106,3 +106,75 @@ def copy_then_truncate(path, target):
         live.truncate(0)
     shutil.copystat(path, target)
     return copied, max(size_before - copied, 0)
+
+
+def holds_open(pid, path):
+    """True when process pid has path open (a descriptor in /proc/<pid>/fd names it; a renamed file is named by
+    its new path there)."""
+    wanted = os.path.realpath(path)
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        descriptors = os.listdir(fd_dir)
+    except FileNotFoundError:  # the process is gone: nothing open
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(os.path.join(fd_dir, descriptor)) == wanted:
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
+def wait_released(pid, paths, timeout, interval=0.05):
+    """Wait until process pid holds none of paths open, at most timeout seconds. The paths it still holds
+    (empty once all are released).
+
+    rsyslog closes its output files when it handles SIGHUP, flushing what it had buffered into them: a renamed
+    file may only be compressed (read, then removed) after that, or the lines written meanwhile are lost."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = [path for path in paths if holds_open(pid, path)]
+        if not held or time.monotonic() >= deadline:
+            return held
+        time.sleep(interval)
+
+
+def _program_of(pid):
+    try:
+        with open("/proc/%s/comm" % pid, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:  # gone meanwhile
+        return None
+
+
+def _pid_namespace(pid):
+    try:
+        return os.readlink("/proc/%s/ns/pid" % pid)
+    except OSError:
+        return None
+
+
+def program_pid(pidfile, program):
+    """The pid of program: from its pid file when there is one, else the one process of that name in this pid
+    namespace (rsyslog under systemd writes no pid file: Debian 12 starts it with -iNONE; a container's own
+    rsyslogd is in another namespace). LookupError naming what was found when that is not exactly one."""
+    try:
+        with open(pidfile, encoding="utf-8") as handle:
+            text = handle.read().strip()
+    except FileNotFoundError:
+        ours = _pid_namespace("self")
+        pids = sorted(
+            int(entry)
+            for entry in os.listdir("/proc")
+            if entry.isdigit() and _program_of(entry) == program and _pid_namespace(entry) == ours
+        )
+        if len(pids) != 1:
+            raise LookupError(
+                "no pid file %s and %s %s running here: set the pid file"
+                % (pidfile, "%d processes %s" % (len(pids), program) if pids else "no", "" if pids else program)
+            ) from None
+        return pids[0]
+    if not text.isdigit():
+        raise LookupError("pid file %s does not hold a pid: %r" % (pidfile, text[:40]))
+    return int(text)

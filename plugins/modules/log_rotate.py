@@ -18,7 +18,8 @@ description:
     it has a health check, healthy before the next), renames the file while nothing writes to it, then starts
     the container, which creates a new file. Nothing is lost; one restart per container.
   - V(syslog) is for files rsyslog writes (apps logging to /dev/log). It renames, then sends SIGHUP to rsyslog, which
-    reopens (creates) the file. Nothing is lost and no container restarts.
+    closes the renamed file and creates the new one with its next line; the copy is compressed once rsyslog has
+    closed it. Nothing is lost and no container restarts.
   - V(native) recreates the containers with Docker's own rotation (json-file C(max-size)/C(max-file)), for legacy
     containers created without limits; their old log is removed with them once the shipper has read it.
   - A file the shipper (rsyslog imfile, from its state files) has not finished reading is not rotated unless
@@ -105,9 +106,17 @@ options:
     default: 120
   rsyslog_pidfile:
     description:
-      - Pid file of rsyslogd (O(strategy=syslog)).
+      - Pid file of rsyslogd (O(strategy=syslog)). When there is none (rsyslog under systemd writes none, as on
+        Debian 12), the one rsyslogd process of the host's pid namespace.
     type: path
     default: /run/rsyslogd.pid
+  reopen_timeout:
+    description:
+      - Seconds rsyslog gets to close the renamed files after SIGHUP (O(strategy=syslog)). Lines it had buffered
+        go into the renamed file when it closes it, so a copy is compressed only after that; one still open then
+        is left uncompressed, with a warning.
+    type: int
+    default: 10
 author:
   - dockyard.fleet maintainers (@dockyard)
 """
@@ -145,8 +154,10 @@ rotated:
   elements: dict
   sample: [{"path": "/srv/shop/logs/app.log", "copy": "/srv/shop/logs/app.log.1.gz", "bytes": 104857600,
             "reason": "size 104857600 >= 104857600", "bytes_at_risk": 0}]
-skipped:
-  description: Files not rotated and why (below the thresholds, not read by the shipper yet).
+not_rotated:
+  description:
+    - Files not rotated and why (below the thresholds, not read by the shipper yet, Docker's rotation already).
+    - Not named C(skipped), which Ansible reads as "the task was skipped".
   returned: always
   type: list
   elements: dict
@@ -191,25 +202,27 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._log_rotate import 
     due,
     existing_copies,
     parse_size,
+    program_pid,
     shift_numbered,
+    wait_released,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._log_shipping import wait_until_shipped
 
 
 def candidates(module, min_size):
-    """(path, reason) of the files due, and the skipped ones with their reason."""
+    """(path, reason) of the files due, and the ones not due with their reason."""
     paths = sorted({p for pattern in module.params["path"] for p in glob.glob(pattern) if os.path.isfile(p)})
-    due_files, skipped = [], []
+    due_files, not_due = [], []
     now = time.time()
     for path in paths:
         copies = existing_copies(path)
         newest = os.stat(copies[0]).st_mtime if copies else None
         reason = due(os.path.getsize(path), newest, min_size, module.params["max_age"], now)
         if reason is None:
-            skipped.append({"path": path, "reason": "below the thresholds"})
+            not_due.append({"path": path, "reason": "below the thresholds"})
         else:
             due_files.append((path, reason))
-    return due_files, skipped
+    return due_files, not_due
 
 
 def not_shipped(module, path, wait):
@@ -273,7 +286,7 @@ def run_rename_restart(module, client, due_files, result):
             for path, reason in due_files:
                 left = not_shipped(module, path, wait=True)
                 if left:
-                    result["skipped"].append(
+                    result["not_rotated"].append(
                         {
                             "path": path,
                             "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left,
@@ -291,22 +304,36 @@ def run_rename_restart(module, client, due_files, result):
 
 
 def run_syslog(module, due_files, result):
+    """Rename the files, SIGHUP rsyslog (it closes them, flushing its buffers, and creates each new file with
+    its next line), then compress each copy once rsyslog has let go of it."""
+    try:  # before anything is renamed: a file renamed without the SIGHUP would stay rsyslog's file
+        pid = program_pid(module.params["rsyslog_pidfile"], "rsyslogd")
+    except LookupError as exc:
+        module.fail_json(msg="strategy=syslog needs rsyslogd: %s" % exc)
     renamed = []
     for path, reason in due_files:
         left = not_shipped(module, path, wait=True)
         if left:
-            result["skipped"].append(
+            result["not_rotated"].append(
                 {"path": path, "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left}
             )
             continue
         target, final, freed = new_copy(module, path)
         os.rename(path, target)
         renamed.append((path, target, final, freed, reason))
-    if renamed:
-        with open(module.params["rsyslog_pidfile"], encoding="utf-8") as handle:
-            os.kill(int(handle.read().strip()), signal.SIGHUP)  # rsyslog reopens (creates) its files
+    if not renamed:
+        return
+    os.kill(pid, signal.SIGHUP)
+    held = wait_released(pid, [item[1] for item in renamed], module.params["reopen_timeout"])
     for path, target, final, freed, reason in renamed:
-        freed += os.path.getsize(target) - finish_copy(module, target, final)
+        if target in held:  # compressing it now would lose what rsyslog still writes into it
+            module.warn(
+                "rsyslog (pid %d) still holds %s open %d s after SIGHUP: left uncompressed"
+                % (pid, target, module.params["reopen_timeout"])
+            )
+            final = target
+        else:
+            freed += os.path.getsize(target) - finish_copy(module, target, final)
         result["rotated"].append({"path": path, "copy": final, "reason": reason, "bytes_at_risk": 0})
         result["bytes_freed"] += freed
 
@@ -321,7 +348,7 @@ def run_native(module, client, min_size, result):
         if log_config.get("Type") == "json-file" and all(
             (log_config.get("Config") or {}).get(k) == v for k, v in options.items()
         ):
-            result["skipped"].append({"path": info.get("LogPath"), "reason": "%s has Docker's rotation already" % name})
+            result["not_rotated"].append({"path": info.get("LogPath"), "reason": "%s has Docker's rotation already" % name})
             continue
         size = os.path.getsize(info["LogPath"]) if info.get("LogPath") and os.path.exists(info["LogPath"]) else 0
         result["rotated"].append(
@@ -363,6 +390,7 @@ def main():
         "stop_timeout": {"type": "int", "default": 10},
         "healthy_timeout": {"type": "int", "default": 120},
         "rsyslog_pidfile": {"type": "path", "default": "/run/rsyslogd.pid"},
+        "reopen_timeout": {"type": "int", "default": 10},
     }
     module = docker_module(
         argument_spec,
@@ -378,18 +406,18 @@ def main():
         module.fail_json(msg="keep must be 1 or more, got %d" % module.params["keep"])
     if strategy != "native" and not module.params["path"]:
         module.fail_json(msg="strategy=%s needs path (the files to rotate)" % strategy)
-    result = {"rotated": [], "skipped": [], "bytes_freed": 0, "bytes_at_risk": 0, "recreated": []}
+    result = {"rotated": [], "not_rotated": [], "bytes_freed": 0, "bytes_at_risk": 0, "recreated": []}
     client = DockerClient(module) if strategy in ("rename_restart", "native") else None
     try:
         if strategy == "native":
             run_native(module, client, min_size, result)
             module.exit_json(changed=bool(result["recreated"]), **result)
-        due_files, result["skipped"] = candidates(module, min_size)
+        due_files, result["not_rotated"] = candidates(module, min_size)
         if module.check_mode:
             for path, reason in due_files:
                 left = not_shipped(module, path, wait=False)
                 if left:
-                    result["skipped"].append({"path": path, "reason": "the shipper has %d bytes left to read" % left})
+                    result["not_rotated"].append({"path": path, "reason": "the shipper has %d bytes left to read" % left})
                 else:
                     result["rotated"].append({"path": path, "copy": None, "reason": reason, "bytes_at_risk": 0})
             module.exit_json(changed=bool(result["rotated"]), **result)
@@ -397,7 +425,7 @@ def main():
             for path, reason in due_files:
                 left = not_shipped(module, path, wait=True)
                 if left:
-                    result["skipped"].append(
+                    result["not_rotated"].append(
                         {
                             "path": path,
                             "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left,
