@@ -348,7 +348,9 @@ def run_native(module, client, min_size, result):
         if log_config.get("Type") == "json-file" and all(
             (log_config.get("Config") or {}).get(k) == v for k, v in options.items()
         ):
-            result["not_rotated"].append({"path": info.get("LogPath"), "reason": "%s has Docker's rotation already" % name})
+            result["not_rotated"].append(
+                {"path": info.get("LogPath"), "reason": "%s has Docker's rotation already" % name}
+            )
             continue
         size = os.path.getsize(info["LogPath"]) if info.get("LogPath") and os.path.exists(info["LogPath"]) else 0
         result["rotated"].append(
@@ -417,7 +419,9 @@ def main():
             for path, reason in due_files:
                 left = not_shipped(module, path, wait=False)
                 if left:
-                    result["not_rotated"].append({"path": path, "reason": "the shipper has %d bytes left to read" % left})
+                    result["not_rotated"].append(
+                        {"path": path, "reason": "the shipper has %d bytes left to read" % left}
+                    )
                 else:
                     result["rotated"].append({"path": path, "copy": None, "reason": reason, "bytes_at_risk": 0})
             module.exit_json(changed=bool(result["rotated"]), **result)

@@ -99,9 +99,9 @@ class Store:
         """The documents one request (a bulk, or a TCP line) brought, under one lock acquisition: texts
         (each document's JSON text as received, bytes), ids ((index, _id) or None each) and indices (the
         index of each; none for TCP). This is most of the receiver's CPU, so a request whose documents
-        all belong to one run (the usual bulk) is counted with C-level calls over all of them (one regex
-        search over the joined texts, Counter.update, list.extend, set.update), not a Python statement
-        per document."""
+        all belong to one run (the usual bulk) is counted with C-level calls over all of them (map() of the
+        number's regex search, Counter.update, list.extend, set.update), not a Python statement per
+        document."""
         matches = list(map(SEQ_BYTES.search, texts))
         pairs = list(map(GROUPS, matches)) if None not in matches else ()
         names = set(map(FIRST, pairs))
