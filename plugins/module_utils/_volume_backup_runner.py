@@ -271,7 +271,8 @@ class VolumeBackup:
         }
         self.store.write_manifest(manifest)
         self.describe_backup(new_id, manifest)
-        self.result["skipped"] = stats["skipped"]
+        # not "skipped": Ansible reads a truthy "skipped" in a result as a skipped task
+        self.result["skipped_paths"] = stats["skipped"]
         if self.params["verify"] != "none":
             self.verify_one(new_id, manifest, self.params["verify"], timed=False)
 

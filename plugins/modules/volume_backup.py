@@ -395,8 +395,10 @@ kept:
   returned: when retention is set
   type: list
   elements: str
-skipped:
-  description: Paths left out of the backup (sockets, device nodes).
+skipped_paths:
+  description:
+    - Paths left out of the backup (sockets, device nodes), relative to the volume's root.
+    - Not named C(skipped), which Ansible reads as "the task was skipped".
   returned: state=backup
   type: list
   elements: str
