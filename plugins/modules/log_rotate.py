@@ -20,8 +20,10 @@ description:
   - V(syslog) is for files rsyslog writes (apps logging to /dev/log). It renames, then sends SIGHUP to rsyslog, which
     closes the renamed file and creates the new one with its next line; the copy is compressed once rsyslog has
     closed it. Nothing is lost and no container restarts.
-  - V(native) recreates the containers with Docker's own rotation (json-file C(max-size)/C(max-file)), for legacy
-    containers created without limits; their old log is removed with them once the shipper has read it.
+  - V(native) recreates the containers with Docker's own rotation (json-file C(max-size)/C(max-file), and C(compress)
+    from O(compress)), for legacy containers created without limits; their old log is removed with them once the
+    shipper has read it. With C(compress), Docker deletes a rotated file as soon as it has compressed it, so a shipper
+    that is behind then loses what it had not read; use O(compress=false) where lines must not be lost.
   - A file the shipper (rsyslog imfile, from its state files) has not finished reading is not rotated unless
     O(force=true), as rotating it would lose what the shipper has not read yet.
 extends_documentation_fragment:
