@@ -170,10 +170,8 @@ def program_pid(pidfile, program):
             if entry.isdigit() and _program_of(entry) == program and _pid_namespace(entry) == ours
         )
         if len(pids) != 1:
-            raise LookupError(
-                "no pid file %s and %s %s running here: set the pid file"
-                % (pidfile, "%d processes %s" % (len(pids), program) if pids else "no", "" if pids else program)
-            ) from None
+            found = "%d processes %s" % (len(pids), program) if pids else "no " + program
+            raise LookupError("no pid file %s and %s running here: set the pid file" % (pidfile, found)) from None
         return pids[0]
     if not text.isdigit():
         raise LookupError("pid file %s does not hold a pid: %r" % (pidfile, text[:40]))

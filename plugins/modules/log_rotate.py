@@ -235,6 +235,11 @@ def not_shipped(module, path, wait):
     return wait_until_shipped(path, module.params["shipper_state_dir"], timeout)
 
 
+def shipper_behind(path, left):
+    """The not_rotated entry of a file the shipper has left bytes of to read."""
+    return {"path": path, "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left}
+
+
 def new_copy(module, path):
     """Shift older copies, name the new one. (uncompressed target, final name, bytes freed)."""
     keep, compress, dated = module.params["keep"], module.params["compress"], module.params["date_suffix"]
@@ -288,12 +293,7 @@ def run_rename_restart(module, client, due_files, result):
             for path, reason in due_files:
                 left = not_shipped(module, path, wait=True)
                 if left:
-                    result["not_rotated"].append(
-                        {
-                            "path": path,
-                            "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left,
-                        }
-                    )
+                    result["not_rotated"].append(shipper_behind(path, left))
                     continue
                 final, freed = rotate_rename(module, path)
                 result["rotated"].append({"path": path, "copy": final, "reason": reason, "bytes_at_risk": 0})
@@ -316,9 +316,7 @@ def run_syslog(module, due_files, result):
     for path, reason in due_files:
         left = not_shipped(module, path, wait=True)
         if left:
-            result["not_rotated"].append(
-                {"path": path, "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left}
-            )
+            result["not_rotated"].append(shipper_behind(path, left))
             continue
         target, final, freed = new_copy(module, path)
         os.rename(path, target)
@@ -431,12 +429,7 @@ def main():
             for path, reason in due_files:
                 left = not_shipped(module, path, wait=True)
                 if left:
-                    result["not_rotated"].append(
-                        {
-                            "path": path,
-                            "reason": "the shipper has %d bytes left to read (force=true rotates anyway)" % left,
-                        }
-                    )
+                    result["not_rotated"].append(shipper_behind(path, left))
                     continue
                 final, freed, at_risk = rotate_truncate(module, path)
                 result["rotated"].append({"path": path, "copy": final, "reason": reason, "bytes_at_risk": at_risk})
