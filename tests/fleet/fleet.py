@@ -251,6 +251,28 @@ def base_hash() -> str:
     return hash_tree(IMAGES / "base")
 
 
+def slim_base(root: Path) -> None:
+    """Drop what images/base/slim.txt lists (copyrights kept); install the dpkg excludes."""
+    patterns = [
+        line.strip()
+        for line in (IMAGES / "base/slim.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for pattern in patterns:
+        # deepest first, so a directory is empty when its turn comes
+        for path in sorted(root.glob(pattern), key=lambda p: len(p.parts), reverse=True):
+            if not path.exists() and not path.is_symlink():
+                continue
+            if path.name == "copyright" or (path.is_dir() and any(path.rglob("copyright"))):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    dpkg_cfg = root / "etc/dpkg/dpkg.cfg.d/slim"
+    dpkg_cfg.write_text((IMAGES / "base/dpkg-slim.cfg").read_text())
+
+
 def ensure_base(settings: Settings) -> str:
     """The debootstrap base as a local image; the rootfs tarball is cached outside the repo."""
     digest = base_hash()
@@ -281,6 +303,7 @@ def ensure_base(settings: Settings) -> str:
             # ssh host keys made by the package must not be shared by every host of every fleet
             for key in Path(root, "etc/ssh").glob("ssh_host_*"):
                 key.unlink()
+            slim_base(Path(root))
             partial = tarball.with_suffix(".partial")
             run("tar", "-C", root, "-cf", str(partial), ".")
             partial.rename(tarball)
