@@ -13,12 +13,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import grp
 import os
 import pwd
+import shlex
 import stat
+import subprocess
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_text, write_atomically
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_bytes, read_text, write_atomically
 
 DIFF_MAX = 64 << 10  # bigger files are reported as changed without their text in the diff
 
@@ -102,7 +106,7 @@ def plan_file(item):
         raise HostFilesError("%s: wanted a regular file, found something else there (not replaced)" % path)
     if not item.get("force", True):
         return [], None  # only made when missing: what is there now is the host's
-    before = read_text(path)
+    before = read_bytes(path) if item.get("binary") else read_text(path)
     changes = [] if before == item["content"] else ["content"]
     return changes + _metadata_changes(found, mode, uid, gid), before
 
@@ -119,11 +123,29 @@ def apply_directory(item, changes):  # changes: unused, the same call as apply_f
 def apply_file(item, changes):
     path, mode, uid, gid = _wanted(item)
     if "created" in changes or "content" in changes:
-        write_atomically(path, item["content"], mode, uid, gid)
+        check = (lambda tmp: run_validate(item["validate"], tmp, path)) if item.get("validate") else None
+        write_atomically(path, item["content"], mode, uid, gid, check=check)
         return
     os.chmod(path, mode)
     if uid != -1 or gid != -1:
         os.chown(path, uid, gid)
+
+
+def run_validate(command, tmp_path, path):
+    """Run the item's validate command (%s: the new file, complete, beside the target) without a shell;
+    a non-zero exit fails naming the path, the command and its output, and the target is left as it was."""
+    if "%s" not in command:
+        raise HostFilesError("%s: validate %r has no %%s for the file to check" % (path, command))
+    argv = [tmp_path if word == "%s" else word.replace("%s", tmp_path) for word in shlex.split(command)]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise HostFilesError("%s: validate %r could not run: %s" % (path, command, exc.strerror or exc)) from None
+    if run.returncode != 0:
+        output = (run.stderr.strip() or run.stdout.strip())[-2000:]
+        raise HostFilesError(
+            "%s: validate %r failed (exit %d), the file was not changed: %s" % (path, command, run.returncode, output)
+        )
 
 
 def diff_entry(item, changes, before):
@@ -132,6 +154,10 @@ def diff_entry(item, changes, before):
     entry = {"before_header": path, "after_header": path}
     if item.get("secret"):
         entry.update(before="(secret: %s)\n" % ", ".join(changes), after="(secret)\n")
+    elif item.get("binary"):
+        size_before = "" if before is None else "(binary, %d bytes)\n" % len(before)
+        after = "(binary, %d bytes)\n" % len(item["content"]) if "content" in changes or "created" in changes else ""
+        entry.update(before=size_before if after else "%s\n" % ", ".join(changes), after=after)
     elif "content" in changes or "created" in changes:
         after = item["content"]
         too_big = len(after) > DIFF_MAX or (before is not None and len(before) > DIFF_MAX)
@@ -156,8 +182,11 @@ def sync(directories, files, check_mode):
             entry = {"before_header": item["path"], "after_header": item["path"]}
             entry.update(before="", after="directory: %s\n" % ", ".join(changes))
             planned.append((item, changes, apply_directory, entry))
-    for item in files:
-        item["content"] = _content(item)
+    for given in files:
+        # a copy: the decoded content (bytes for content_base64) must not go back into the module's
+        # arguments, which Ansible returns as `invocation` (JSON text)
+        content, kind = _content(given)
+        item = dict(given, content=content, secret=kind == "secret", binary=kind == "binary")
         changes, before = plan_file(item)
         if changes:
             planned.append((item, changes, apply_file, diff_entry(item, changes, before)))
@@ -173,11 +202,19 @@ def sync(directories, files, check_mode):
     }
 
 
+CONTENT_KEYS = ("content", "secret_content", "content_base64")
+
+
 def _content(item):
-    """The item's text: `content`, or `secret_content` (a secret file), exactly one of them."""
-    given = [key for key in ("content", "secret_content") if item.get(key) is not None]
+    """(content, kind) of the item: text for `content`, text of kind "secret" for `secret_content` (a
+    file holding a secret), bytes of kind "binary" for `content_base64`; exactly one of them."""
+    given = [key for key in CONTENT_KEYS if item.get(key) is not None]
     if len(given) != 1:
-        raise HostFilesError("%s: give exactly one of content and secret_content" % item["path"])
-    if given[0] == "secret_content":
-        item["secret"] = True
-    return item[given[0]]
+        raise HostFilesError("%s: give exactly one of content, secret_content and content_base64" % item["path"])
+    if given[0] == "content_base64":
+        try:
+            return base64.b64decode(item["content_base64"], validate=True), "binary"
+        except (binascii.Error, ValueError):
+            start = item["content_base64"][:20]
+            raise HostFilesError("%s: content_base64 is not base64 (%r...)" % (item["path"], start)) from None
+    return item[given[0]], "secret" if given[0] == "secret_content" else "text"

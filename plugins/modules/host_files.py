@@ -70,7 +70,13 @@ options:
         type: path
         required: true
       content:
-        description: Its text. Exactly one of O(files[].content) and O(files[].secret_content).
+        description:
+          - Its text. Exactly one of O(files[].content), O(files[].secret_content) and O(files[].content_base64).
+        type: str
+      content_base64:
+        description:
+          - Its bytes, base64-encoded, for a binary file (a zip application, an archive). Compared byte for byte;
+            the diff shows sizes only. Suits files of up to a few MB (the module's arguments carry them on every run).
         type: str
       secret_content:
         description:
@@ -86,6 +92,15 @@ options:
         type: str
       group:
         description: Group name or gid; left as it is when not given.
+        type: str
+      validate:
+        description:
+          - A command that checks the new content before it replaces the file, as in M(ansible.builtin.template);
+            V(%s) is the complete new file (a temporary file beside the target, with its mode and owner). Run
+            without a shell. A non-zero exit fails the task naming the path and the command's output, and the
+            file stays as it was; items before it in the list are written, items after it are not.
+          - Files are written in the order of the list, so a validator script can be an earlier item.
+          - Not run in check mode (nothing is written).
         type: str
       force:
         description: V(false) writes the file only when it is missing, and then leaves it to the host.
@@ -127,6 +142,22 @@ EXAMPLES = r"""
   changed_when: true
   when: "'registry' in registry_files.changed_tags"
   notify: Restart registry
+
+- name: A validated config (its validator written first, in the same run) and a binary file
+  dockyard.fleet.host_files:
+    files:
+      - path: /usr/local/sbin/check-app-config
+        content: "{{ lookup('ansible.builtin.file', 'check-app-config') }}"
+        mode: "0755"
+      - path: /etc/app/app.conf
+        content: "{{ lookup('ansible.builtin.template', 'app.conf.j2') }}"
+        mode: "0644"
+        validate: /usr/local/sbin/check-app-config %s
+        tags: [app]
+      - path: /usr/local/lib/app/app.pyz
+        content_base64: "{{ app_bundle.content }}"  # from ansible.builtin.slurp on the controller
+        mode: "0644"
+        tags: [app]
 """
 
 RETURN = r"""
@@ -167,6 +198,8 @@ def main():
     file_options.update(
         content={"type": "str"},
         secret_content={"type": "str", "no_log": True},
+        content_base64={"type": "str"},
+        validate={"type": "str"},
         force={"type": "bool", "default": True},
     )
     module = AnsibleModule(
@@ -177,8 +210,8 @@ def main():
                 "elements": "dict",
                 "default": [],
                 "options": file_options,
-                "mutually_exclusive": [["content", "secret_content"]],
-                "required_one_of": [["content", "secret_content"]],
+                "mutually_exclusive": [["content", "secret_content", "content_base64"]],
+                "required_one_of": [["content", "secret_content", "content_base64"]],
             },
         },
         supports_check_mode=True,

@@ -1,3 +1,4 @@
+import base64
 import os
 import stat
 
@@ -120,3 +121,76 @@ def test_a_bad_item_fails_before_any_item_is_written(tmp_path):
     with pytest.raises(host_files.HostFilesError, match="second: mode 'rw-r--r--'"):
         host_files.sync([{"path": str(tmp_path / "dir"), "mode": "0755"}], files, check_mode=False)
     assert not (tmp_path / "first").exists() and not (tmp_path / "dir").exists()
+
+
+def binary_item(path, data, mode="0644"):
+    return file_item(path, content=None, content_base64=base64.b64encode(data).decode(), mode=mode)
+
+
+def test_a_binary_file_is_written_byte_for_byte_and_compared_so(tmp_path):
+    data = bytes(range(256)) * 3  # not UTF-8: every byte value, NUL included
+    path = tmp_path / "lib" / "app.pyz"
+    first = host_files.sync([], [binary_item(path, data)], check_mode=False)
+    assert first["changed_paths"] == [str(path)] and path.read_bytes() == data
+    assert first["diff"][0]["after"] == "(binary, 768 bytes)\n"
+    assert host_files.sync([], [binary_item(path, data)], check_mode=False)["changed_paths"] == []
+    path.write_bytes(data[:-1] + b"\x00")  # one byte differs: put back
+    again = host_files.sync([], [binary_item(path, data)], check_mode=False)
+    assert again["changes"] == {str(path): ["content"]} and path.read_bytes() == data
+    assert again["diff"][0]["before"] == "(binary, 768 bytes)\n"
+
+
+def test_a_binary_file_whose_mode_drifted_shows_the_mode_not_bytes(tmp_path):
+    path = tmp_path / "app.pyz"
+    host_files.sync([], [binary_item(path, b"PK\x03\x04")], check_mode=False)
+    path.chmod(0o600)
+    result = host_files.sync([], [binary_item(path, b"PK\x03\x04")], check_mode=False)
+    assert result["changes"] == {str(path): ["mode 0600 -> 0644"]} and mode_of(path) == 0o644
+    assert result["diff"][0]["before"] == "mode 0600 -> 0644\n"
+
+
+def test_content_base64_that_is_not_base64_names_the_path_and_writes_nothing(tmp_path):
+    item = file_item(tmp_path / "x.pyz", content=None, content_base64="not base64!")
+    with pytest.raises(host_files.HostFilesError, match=r"x\.pyz: content_base64 is not base64"):
+        host_files.sync([], [item], check_mode=False)
+    assert not (tmp_path / "x.pyz").exists()
+
+
+def test_two_kinds_of_content_for_one_file_are_refused(tmp_path):
+    item = file_item(tmp_path / "x", content="a", content_base64="YQ==")
+    with pytest.raises(host_files.HostFilesError, match="exactly one of content, secret_content and content_base64"):
+        host_files.sync([], [item], check_mode=False)
+
+
+def validated_item(path, content, command):
+    return file_item(path, content, validate=command)
+
+
+def test_validate_sees_the_complete_new_file_and_a_failure_leaves_the_old_one(tmp_path):
+    target = tmp_path / "app.conf"
+    target.write_text("good\n")
+    checker = "grep -qx good %s"
+    bad = host_files.HostFilesError
+    with pytest.raises(bad, match=r"app.conf: validate 'grep -qx good %s' failed \(exit 1\), the file was not changed"):
+        host_files.sync([], [validated_item(target, "bad\n", checker)], check_mode=False)
+    assert target.read_text() == "good\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["app.conf"]  # no temporary file left beside it
+    target.write_text("old\n")
+    result = host_files.sync([], [validated_item(target, "good\n", checker)], check_mode=False)
+    assert result["changed_paths"] == [str(target)] and target.read_text() == "good\n"
+
+
+def test_validate_without_a_placeholder_is_refused_naming_it(tmp_path):
+    with pytest.raises(host_files.HostFilesError, match="validate 'true' has no %s"):
+        host_files.sync([], [validated_item(tmp_path / "x", "a\n", "true")], check_mode=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_validate_is_not_run_in_check_mode_or_for_an_unchanged_file(tmp_path):
+    target = tmp_path / "x"
+    target.write_text("a\n")
+    item = validated_item(target, "a\n", "false %s")  # would fail if it ran
+    assert host_files.sync([], [dict(item)], check_mode=False)["changed_paths"] == []
+    planned = host_files.sync([], [validated_item(target, "b\n", "false %s")], check_mode=True)
+    assert planned["changed_paths"] == [str(target)]
+    assert target.read_text() == "a\n"
