@@ -136,7 +136,7 @@ def run_validate(command, tmp_path, path):
     a non-zero exit fails naming the path, the command and its output, and the target is left as it was."""
     if "%s" not in command:
         raise HostFilesError("%s: validate %r has no %%s for the file to check" % (path, command))
-    argv = [tmp_path if word == "%s" else word.replace("%s", tmp_path) for word in shlex.split(command)]
+    argv = [word.replace("%s", tmp_path) for word in shlex.split(command)]
     try:
         run = subprocess.run(argv, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -154,10 +154,9 @@ def diff_entry(item, changes, before):
     entry = {"before_header": path, "after_header": path}
     if item.get("secret"):
         entry.update(before="(secret: %s)\n" % ", ".join(changes), after="(secret)\n")
-    elif item.get("binary"):
+    elif ("content" in changes or "created" in changes) and item.get("binary"):
         size_before = "" if before is None else "(binary, %d bytes)\n" % len(before)
-        after = "(binary, %d bytes)\n" % len(item["content"]) if "content" in changes or "created" in changes else ""
-        entry.update(before=size_before if after else "%s\n" % ", ".join(changes), after=after)
+        entry.update(before=size_before, after="(binary, %d bytes)\n" % len(item["content"]))
     elif "content" in changes or "created" in changes:
         after = item["content"]
         too_big = len(after) > DIFF_MAX or (before is not None and len(before) > DIFF_MAX)

@@ -251,14 +251,14 @@ def base_hash() -> str:
     return hash_tree(IMAGES / "base")
 
 
+def list_file(path: Path) -> list[str]:
+    """The entries of a list file of images/base: one per line, blank lines and # comments skipped."""
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
 def slim_base(root: Path) -> None:
     """Drop what images/base/slim.txt lists (copyrights kept); install the dpkg excludes."""
-    patterns = [
-        line.strip()
-        for line in (IMAGES / "base/slim.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    for pattern in patterns:
+    for pattern in list_file(IMAGES / "base/slim.txt"):
         # deepest first, so a directory is empty when its turn comes
         for path in sorted(root.glob(pattern), key=lambda p: len(p.parts), reverse=True):
             if not path.exists() and not path.is_symlink():
@@ -283,11 +283,7 @@ def ensure_base(settings: Settings) -> str:
     if not tarball.exists():
         if not shutil.which("debootstrap"):
             raise SystemExit("[fleet] debootstrap is missing: apt-get install debootstrap (make setup does)")
-        packages = [
-            p.strip()
-            for p in (IMAGES / "base/packages.txt").read_text().splitlines()
-            if p.strip() and not p.startswith("#")
-        ]
+        packages = list_file(IMAGES / "base/packages.txt")
         mirror = debian_mirror()
         log(f"debootstrap bookworm from {mirror} (about 90 s, cached afterwards)")
         with tempfile.TemporaryDirectory(prefix="dockyard-base-", dir=settings.cache_dir) as root:
