@@ -104,6 +104,28 @@ def _net(value, what):
         raise OverlayError("invalid %s %r: %s" % (what, value, exc)) from None
 
 
+def underlay_of(routes):
+    """(interface, CIDR) of the underlay, from `ip -json -4 route show table main`.
+
+    The default route's interface, and the network of the kernel's link-scope route on it (the
+    connected subnet). ('', '') without a default route; CIDR '' when that interface has none.
+    """
+    interface = next((r.get("dev", "") for r in routes if r.get("dst") == "default"), "")
+    cidr = next(
+        (
+            r["dst"]
+            for r in routes
+            if interface
+            and r.get("dev") == interface
+            and r.get("protocol") == "kernel"
+            and r.get("scope") == "link"
+            and r.get("dst", "default") != "default"
+        ),
+        "",
+    )
+    return interface, cidr
+
+
 def overlay_mtu(underlay_mtu, underlay_address):
     overhead = VXLAN_OVERHEAD_IPV6 if ipaddress.ip_address(underlay_address).version == 6 else VXLAN_OVERHEAD_IPV4
     return int(underlay_mtu) - overhead

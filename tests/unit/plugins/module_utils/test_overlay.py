@@ -16,6 +16,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._overlay import (
     render_script,
     rule_key,
     stale_entries,
+    underlay_of,
     validate,
     vtep_mac,
 )
@@ -248,3 +249,25 @@ def test_reading_ip_json():
 def test_validate_names_the_bad_value(overrides, message):
     with pytest.raises(OverlayError, match=re.escape(message)):
         validate(l3_params(**{"peers": [], **overrides}))
+
+
+# `ip -json -4 route show table main` on a fleet host (docker0 and an overlay's bridge besides eth0)
+ROUTES = [
+    {"dst": "default", "gateway": "172.29.83.1", "dev": "eth0", "flags": []},
+    {"dst": "10.216.2.0/24", "gateway": "10.216.2.0", "dev": "vx-ovb", "flags": ["onlink"]},
+    {"dst": "172.17.0.0/16", "dev": "docker0", "protocol": "kernel", "scope": "link", "prefsrc": "172.17.0.1"},
+    {"dst": "172.29.83.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "prefsrc": "172.29.83.11"},
+]
+
+
+def test_underlay_is_the_default_routes_interface_and_its_connected_subnet():
+    assert underlay_of(ROUTES) == ("eth0", "172.29.83.0/24")
+
+
+def test_underlay_without_default_route_is_empty():
+    assert underlay_of(ROUTES[1:]) == ("", "")
+
+
+def test_underlay_interface_without_connected_subnet_has_no_cidr():
+    # a point-to-point default route (no kernel link route on its device)
+    assert underlay_of([{"dst": "default", "dev": "ppp0", "flags": []}, ROUTES[2]]) == ("ppp0", "")
