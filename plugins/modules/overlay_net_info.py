@@ -12,7 +12,7 @@ short_description: Read an overlay's plan on one host and the host's underlay
 version_added: 0.1.0
 description:
   - Reads, on one host, the plan that M(dockyard.fleet.overlay_net) persisted for the overlay O(name)
-    (C(/etc/dockyard/overlay/<name>.json): mode, subnet, ip-range, cluster CIDR, peers, MTU), and the
+    in C(/etc/dockyard/overlay/<name>.json) (mode, subnet, ip-range, cluster CIDR, peers, MTU), and the
     host's underlay from its main routing table (the default route's interface and its connected subnet).
   - The C(dockyard.fleet.network) role uses it to keep each host's subnet when hosts join or leave and to
     refuse a cluster CIDR over the underlay, in one module run per host.
