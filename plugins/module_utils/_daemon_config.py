@@ -176,6 +176,17 @@ def restart_or_reload(keys):
     return restart, bool(keys) and not restart
 
 
+def reload_first(before, after, keys):
+    """Whether dockerd must be reloaded before the restart a change needs.
+
+    True when the change turns live-restore on and also needs a restart: dockerd reads
+    live-restore on SIGHUP, so a reload first makes the restart keep the running containers.
+    A restart alone would start dockerd with live-restore on, but stop every container first.
+    """
+    restart, _ = restart_or_reload(keys)
+    return restart and after.get("live-restore") is True and before.get("live-restore") is not True
+
+
 def _is_string_list(value):
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 

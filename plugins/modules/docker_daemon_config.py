@@ -18,7 +18,8 @@ description:
   - It never restarts dockerd itself. It returns RV(restart_needed) (a changed key dockerd only reads at start,
     such as C(log-driver)) and RV(reload_needed) (only keys dockerd re-reads on SIGHUP, such as
     C(registry-mirrors)), so a handler restarts or reloads once, at the end of the play.
-  - By default it turns C(live-restore) on, so that restart leaves the containers running.
+  - By default it turns C(live-restore) on, so that restart leaves the containers running. When it turns it on
+    with a change that needs a restart, RV(reload_first) says to reload dockerd before restarting it.
   - dockerd refuses to start on an unknown key, a non-string C(log-opts) value, or a key also given as a flag
     on its command line; the module fails on those before writing, naming the key and the value.
 author:
@@ -76,14 +77,30 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Docker log defaults (restarts dockerd through the handler only when they change)
+- name: Docker log defaults (restarts dockerd through the handlers only when they change)
   dockyard.fleet.docker_daemon_config:
     settings:
       log-driver: json-file
       log-opts:
         max-size: 50m
         max-file: "5"
-  notify: Restart docker
+  register: daemon_config
+  notify: Apply daemon.json
+
+# handlers: run in this order; the reload first turns live-restore on, so the restart keeps containers
+- name: Reload docker
+  ansible.builtin.systemd_service:
+    name: docker
+    state: reloaded
+  when: daemon_config.reload_needed or daemon_config.reload_first
+  listen: Apply daemon.json
+
+- name: Restart docker
+  ansible.builtin.systemd_service:
+    name: docker
+    state: restarted
+  when: daemon_config.restart_needed
+  listen: Apply daemon.json
 
 - name: A pull-through mirror (a reload is enough)
   dockyard.fleet.docker_daemon_config:
@@ -117,6 +134,12 @@ reload_needed:
   description: Only keys dockerd re-reads on SIGHUP changed; C(systemctl reload docker) applies them.
   returned: always
   type: bool
+reload_first:
+  description:
+    - This change turns C(live-restore) on and needs a restart. Reload dockerd first (it reads C(live-restore)
+      on SIGHUP), then restart it; a restart alone stops every running container once, on the first run on a host.
+  returned: always
+  type: bool
 backup_file:
   description: The copy of the previous file, with O(backup=true) when the file changed.
   returned: changed and backup
@@ -134,6 +157,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config impo
     flag_conflicts,
     merge,
     parse,
+    reload_first,
     render,
     restart_or_reload,
     validate,
@@ -215,6 +239,7 @@ def main():
         "changed_keys": keys,
         "restart_needed": restart,
         "reload_needed": reload,
+        "reload_first": reload_first(before, after, keys),
         "diff": {
             "before": before_text or "",
             "after": after_text if keys else before_text or "",

@@ -6,6 +6,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config impo
     flag_conflicts,
     merge,
     parse,
+    reload_first,
     render,
     restart_or_reload,
     validate,
@@ -49,6 +50,29 @@ def test_same_content_in_other_formatting_is_no_change():
 )
 def test_restart_only_for_keys_dockerd_reads_at_start(keys, expected):
     assert restart_or_reload(keys) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "settings", "expected"),
+    [
+        # a fresh host: live-restore off, log defaults need a restart -> reload first
+        ({}, {"log-driver": "json-file"}, True),
+        ({"live-restore": False}, {"log-opts": {"max-size": "20m"}}, True),
+        # live-restore already on: the restart alone keeps the containers
+        ({"live-restore": True}, {"log-driver": "json-file"}, False),
+        # only reloadable keys: the reload is all there is
+        ({}, {"registry-mirrors": ["https://m:5000"]}, False),
+    ],
+)
+def test_reload_first_when_the_change_turns_live_restore_on_and_needs_a_restart(before, settings, expected):
+    after = merge(before, settings)
+    assert reload_first(before, after, changed_keys(before, after)) is expected
+
+
+def test_no_reload_first_when_live_restore_is_turned_off():
+    before = {"live-restore": True}
+    after = merge(before, {"log-driver": "local"}, live_restore=False)
+    assert reload_first(before, after, changed_keys(before, after)) is False
 
 
 @pytest.mark.parametrize(
