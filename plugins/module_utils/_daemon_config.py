@@ -183,8 +183,8 @@ def reload_first(before, after, keys):
     live-restore on SIGHUP, so a reload first makes the restart keep the running containers.
     A restart alone would start dockerd with live-restore on, but stop every container first.
     """
-    restart, _ = restart_or_reload(keys)
-    return restart and after.get("live-restore") is True and before.get("live-restore") is not True
+    restart_needed = restart_or_reload(keys)[0]
+    return restart_needed and after.get("live-restore") is True and before.get("live-restore") is not True
 
 
 def _is_string_list(value):
