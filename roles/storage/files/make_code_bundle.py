@@ -5,12 +5,17 @@
 imports into one zip application (python3 runs it directly: the command is its __main__.py).
 
   make_code_bundle.py OUT.zip MAIN.py MODULE_UTILS_DIR FILE...
+  make_code_bundle.py - MAIN.py MODULE_UTILS_DIR FILE...    (the zip in base64 on stdout)
 
 The zip is byte-for-byte the same for the same sources (fixed timestamps, sorted entries), so the
 role's copy of it to each host is one transfer when the code changed and a no-op otherwise, instead
 of one round trip per file. Written atomically: two plays bundling at once never see half a zip.
+With OUT "-" nothing is written: the role reads the base64 of the zip from a pipe lookup, so that
+building and reading it costs no module run.
 """
 
+import base64
+import io
 import os
 import sys
 import tempfile
@@ -36,17 +41,25 @@ def read(path):
         return handle.read()
 
 
+def zip_bytes(items):
+    """The bundle's bytes: fixed timestamps and modes, entries in the order given."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in items:
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            bundle.writestr(info, data)
+    return buffer.getvalue()
+
+
 def write_bundle(out_path, items):
     directory = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".bundle-")
     try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for name, data in items:
-                info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                bundle.writestr(info, data)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(zip_bytes(items))
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, out_path)
     except BaseException:
@@ -59,7 +72,11 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     out_path, main_path, module_utils_dir = argv[0], argv[1], argv[2]
-    write_bundle(out_path, entries(main_path, module_utils_dir, argv[3:]))
+    items = entries(main_path, module_utils_dir, argv[3:])
+    if out_path == "-":
+        sys.stdout.write(base64.b64encode(zip_bytes(items)).decode("ascii") + "\n")
+    else:
+        write_bundle(out_path, items)
     return 0
 
 

@@ -1,5 +1,6 @@
 """The storage role's code bundle: byte-stable for the same sources, and runnable by python3."""
 
+import base64
 import importlib.util
 import re
 import subprocess
@@ -47,6 +48,17 @@ def test_changed_source_changes_the_bundle(tmp_path):
     sources(tmp_path, helper_text="VALUE = 43\n")
     bundler.main([str(after), str(main), str(utils), "_helper.py"])
     assert before.read_bytes() != after.read_bytes()
+
+
+def test_dash_prints_the_same_bundle_in_base64(tmp_path):
+    """The role reads the bundle from a pipe lookup (OUT "-"): the same bytes as the file, in base64."""
+    main, utils = sources(tmp_path)
+    bundle = tmp_path / "code.pyz"
+    load_bundler().main([str(bundle), str(main), str(utils), "_helper.py"])
+    command = [sys.executable, str(SCRIPT), "-", str(main), str(utils), "_helper.py"]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert base64.b64decode(printed.stdout.strip()) == bundle.read_bytes()
+    assert list(tmp_path.glob(".bundle-*")) == []
 
 
 def test_bundle_runs_and_imports_the_packaged_code(tmp_path):
