@@ -11,16 +11,11 @@ costs a shell and the command.
 
 from __future__ import annotations
 
-import shlex
-
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote_read import run_on_host, shell_words
+
 ARGUMENT_SPEC = {"argv": {"type": "list", "elements": "str", "required": True}}
-
-
-def shell_command(argv):
-    """The argument vector as one command line for a POSIX shell: every argument quoted, nothing interpreted."""
-    return " ".join(shlex.quote(argument) for argument in argv)
 
 
 class ActionModule(ActionBase):
@@ -37,22 +32,17 @@ class ActionModule(ActionBase):
         if not argv:
             return dict(result, failed=True, msg="argv is empty: give the command and its arguments")
 
-        # No terminal: with one (ssh's default for commands without input) standard error is mixed into
-        # standard output and systemctl and the like may start a pager.
-        if self._connection.has_option("use_tty"):
-            self._connection.set_option("use_tty", False)
-
-        run = self._low_level_execute_command(shell_command(argv), sudoable=True)
-        stdout, stderr = run.get("stdout", "").rstrip("\n"), run.get("stderr", "").rstrip("\n")
+        rc, stdout, stderr = run_on_host(self, shell_words(argv))
+        stdout, stderr = stdout.rstrip("\n"), stderr.rstrip("\n")
         result.update(
             changed=False,
             cmd=argv,
-            rc=run["rc"],
+            rc=rc,
             stdout=stdout,
             stdout_lines=stdout.splitlines(),
             stderr=stderr,
             stderr_lines=stderr.splitlines(),
         )
-        if run["rc"] != 0:
-            result.update(failed=True, msg="%s exited %d: %s" % (argv[0], run["rc"], stderr or stdout or "no output"))
+        if rc != 0:
+            result.update(failed=True, msg="%s exited %d: %s" % (argv[0], rc, stderr or stdout or "no output"))
         return result

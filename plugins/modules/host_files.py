@@ -21,11 +21,18 @@ description:
     notifies the right handler for each group of files (see the examples).
   - Content is rendered on the controller (M(ansible.builtin.template) lookups, M(ansible.builtin.file)
     lookups for files of the role); this module only compares and writes text.
+  - The controller checks first, with one shell command on the host (C(stat) and C(sha256sum) of every path);
+    when every directory and file is as wanted, the module does not run at all, and a no-change run costs the
+    host a C(stat) instead of a Python module run. When one differs, or the check cannot tell (no GNU C(stat),
+    a path with a backslash or newline, bad input), the module runs, plans, validates and writes as described.
 author:
   - dockyard.fleet maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.fleet.attributes
 attributes:
+  action:
+    description: An action plugin runs on the controller first (the check above), then the module when needed.
+    support: full
   check_mode:
     support: full
   diff_mode:

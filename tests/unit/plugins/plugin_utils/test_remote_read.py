@@ -1,10 +1,10 @@
-"""read_command's command line: a POSIX shell must hand the command exactly the arguments given."""
+"""Remote reads (read_command, host_files' check): a POSIX shell must hand the command exactly the arguments given."""
 
 import subprocess
 
 import pytest
 
-from ansible_collections.dockyard.fleet.plugins.action.read_command import shell_command
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote_read import shell_words
 
 ARGUMENT_VECTORS = [
     ["systemctl", "show", "--property=Id,ActiveState", "rsyslog.service"],
@@ -16,6 +16,6 @@ ARGUMENT_VECTORS = [
 @pytest.mark.parametrize("argv", ARGUMENT_VECTORS)
 def test_a_shell_passes_every_argument_unchanged(argv):
     # `printf '%s\0'` after the command line's own words shows what sh made of them
-    line = "printf '%s\\0' " + shell_command(argv)
+    line = "printf '%s\\0' " + shell_words(argv)
     out = subprocess.run(["/bin/sh", "-c", line], capture_output=True, check=True).stdout
     assert out.split(b"\0")[:-1] == [argument.encode() for argument in argv]
