@@ -22,11 +22,17 @@ description:
     with a change that needs a restart, RV(reload_first) says to reload dockerd before restarting it.
   - dockerd refuses to start on an unknown key, a non-string C(log-opts) value, or a key also given as a flag
     on its command line; the module fails on those before writing, naming the key and the value.
+  - The controller merges first, with the module's own code, from the file read with C(cat); when no key changes,
+    the module does not run, and a no-change run costs the host a C(cat) instead of a Python module run. A change,
+    or a file the controller cannot read or parse, runs the module as described.
 author:
   - dockyard.fleet maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.fleet.attributes
 attributes:
+  action:
+    description: An action plugin merges on the controller first, then runs the module when a key changes.
+    support: full
   check_mode:
     support: full
   diff_mode:
