@@ -13,7 +13,6 @@ validates, writes and reports as always.
 from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config import (
     DaemonConfigError,
@@ -21,6 +20,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config impo
     merge,
     parse,
 )
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._check_first import CheckFirstAction
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote_read import run_on_host, shell_words
 
 DEFAULT_PATH = "/etc/docker/daemon.json"
@@ -49,22 +49,10 @@ def unchanged_result(path, text, args):
     }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp  # the module's run makes its own temporary directory when it needs one
-
-        path = self._task.args.get("path") or DEFAULT_PATH
-        if isinstance(path, str) and path.startswith("/"):
-            rc, text = run_on_host(self, "cat -- " + shell_words([path]))[:2]
-            answer = unchanged_result(path, text, self._task.args) if rc == 0 else None
-            if answer is not None:
-                result.update(answer)
-                return result
-
-        result.update(self._execute_module(task_vars=task_vars))
-        return result
+class ActionModule(CheckFirstAction):
+    def unchanged_answer(self, args):
+        path = args.get("path") or DEFAULT_PATH
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        rc, text = run_on_host(self, "cat -- " + shell_words([path]))[:2]
+        return unchanged_result(path, text, args) if rc == 0 else None

@@ -11,29 +11,20 @@ no-change run thus costs the host a stat instead of a Python module run, about 0
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._check_first import CheckFirstAction
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._host_files_check import all_as_wanted, check_command
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote_read import run_on_host
 
+UNCHANGED = {"changed": False, "changed_paths": [], "changed_tags": [], "changes": {}}
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp  # the module's run makes its own temporary directory when it needs one
-
-        directories, files = self._task.args.get("directories") or [], self._task.args.get("files") or []
-        if isinstance(directories, list) and isinstance(files, list):
-            command = check_command(directories, files)
-            if command is not None:
-                rc, stdout = run_on_host(self, command)[:2]
-                if rc == 0 and all_as_wanted(directories, files, stdout):
-                    result.update(changed=False, changed_paths=[], changed_tags=[], changes={})
-                    return result
-
-        result.update(self._execute_module(task_vars=task_vars))
-        return result
+class ActionModule(CheckFirstAction):
+    def unchanged_answer(self, args):
+        directories, files = args.get("directories") or [], args.get("files") or []
+        if not isinstance(directories, list) or not isinstance(files, list):
+            return None
+        command = check_command(directories, files)
+        if command is None:
+            return None
+        rc, stdout = run_on_host(self, command)[:2]
+        return dict(UNCHANGED) if rc == 0 and all_as_wanted(directories, files, stdout) else None
