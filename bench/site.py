@@ -37,12 +37,25 @@ def fleet(command, size):
 
 def fleet_hosts_cpu_seconds():
     """CPU seconds the fleet's host containers have used (cgroup cpu.stat), or None without cgroups."""
+    fleet_name = os.environ.get("FLEET_NAME") or "dockyard-fleet"  # tests/fleet/fleet.py's prefix
     ids = subprocess.run(
-        ["docker", "ps", "--no-trunc", "--filter", "name=dockyard-fleet-host", "--format", "{{.ID}}"],
+        [
+            "docker",
+            "ps",
+            "--no-trunc",
+            "--filter",
+            "label=dockyard.fleet.name=" + fleet_name,
+            "--filter",
+            "name=%s-host" % fleet_name,
+            "--format",
+            "{{.ID}}",
+        ],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
+    if not ids:
+        return None  # no fleet hosts found: no figure rather than a false 0
     total = 0
     for cid in ids:
         for path in (

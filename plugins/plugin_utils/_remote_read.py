@@ -24,7 +24,14 @@ def run_on_host(action, command):
     No terminal: with one (ssh's default for commands without input) stderr is mixed into stdout and
     systemctl and the like may start a pager.
     """
-    if action._connection.has_option("use_tty"):
-        action._connection.set_option("use_tty", False)
-    run = action._low_level_execute_command(command, sudoable=True)
+    connection = action._connection
+    has_tty_option = connection.has_option("use_tty")
+    if has_tty_option:
+        use_tty = connection.get_option("use_tty")
+        connection.set_option("use_tty", False)
+    try:
+        run = action._low_level_execute_command(command, sudoable=True)
+    finally:
+        if has_tty_option:
+            connection.set_option("use_tty", use_tty)  # a module run after this one (host_files) runs as configured
     return run["rc"], run.get("stdout", ""), run.get("stderr", "")
