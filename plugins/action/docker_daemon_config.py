@@ -18,7 +18,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config impo
     DaemonConfigError,
     changed_keys,
     merge,
+    outcome,
     parse,
+    render,
 )
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._check_first import CheckFirstAction
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote_read import run_on_host, shell_words
@@ -38,15 +40,7 @@ def unchanged_result(path, text, args):
         return None
     if changed_keys(before, after):
         return None
-    return {
-        "changed": False,
-        "config": after,
-        "changed_keys": [],
-        "restart_needed": False,
-        "reload_needed": False,
-        "reload_first": False,
-        "diff": {"before": text, "after": text, "before_header": path, "after_header": path},
-    }
+    return outcome(path, text, before, after, render(after))
 
 
 class ActionModule(CheckFirstAction):

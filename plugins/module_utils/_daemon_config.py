@@ -187,6 +187,29 @@ def reload_first(before, after, keys):
     return restart_needed and after.get("live-restore") is True and before.get("live-restore") is not True
 
 
+def outcome(path, before_text, before, after, after_text):
+    """The module's result for merging `after` over `before` (the file's text before_text, None when missing).
+
+    Same keys but other formatting (a hand-edited file) is not a change: dockerd reads the same thing.
+    """
+    keys = changed_keys(before, after)
+    restart, reload = restart_or_reload(keys)
+    return {
+        "changed": bool(keys),
+        "config": after,
+        "changed_keys": keys,
+        "restart_needed": restart,
+        "reload_needed": reload,
+        "reload_first": reload_first(before, after, keys),
+        "diff": {
+            "before": before_text or "",
+            "after": after_text if keys else before_text or "",
+            "before_header": path,
+            "after_header": path,
+        },
+    }
+
+
 def _is_string_list(value):
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 

@@ -162,10 +162,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config impo
     changed_keys,
     flag_conflicts,
     merge,
+    outcome,
     parse,
-    reload_first,
     render,
-    restart_or_reload,
     validate,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import read_text, write_atomically
@@ -237,22 +236,7 @@ def main():
             check(module, after, after_text)
     except DaemonConfigError as exc:
         module.fail_json(msg=str(exc))
-    restart, reload = restart_or_reload(keys)
-    # Same keys but other formatting (hand-edited file) is not a change: dockerd reads the same thing.
-    result = {
-        "changed": bool(keys),
-        "config": after,
-        "changed_keys": keys,
-        "restart_needed": restart,
-        "reload_needed": reload,
-        "reload_first": reload_first(before, after, keys),
-        "diff": {
-            "before": before_text or "",
-            "after": after_text if keys else before_text or "",
-            "before_header": path,
-            "after_header": path,
-        },
-    }
+    result = outcome(path, before_text, before, after, after_text)
     if keys and not module.check_mode:
         if params["backup"] and before_text is not None:
             result["backup_file"] = module.backup_local(path)
