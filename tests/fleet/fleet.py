@@ -852,11 +852,18 @@ def remove_containers() -> None:
 
 
 def stop_test_receiver(settings: Settings) -> None:
-    """The logging role's test receiver (tests/receivers/es_bulk.py) that make demo or a test left running."""
+    """The logging role's test receiver (tests/receivers/es_bulk.py) that make demo or a test left running.
+
+    Also one that another checkout started on this fleet's gateway (same FLEET_NAME): its pid
+    file is in that checkout, but its ports on the gateway would make this checkout's next
+    receiver fail to start.
+    """
+    receiver = Path(__file__).resolve().parent.parent / "receivers/es_bulk.py"
     pidfile = settings.state_dir / "es-receiver.pid"
     if pidfile.exists():
-        receiver = Path(__file__).resolve().parent.parent / "receivers/es_bulk.py"
         subprocess.run([sys.executable, str(receiver), "--stop", "--pidfile", str(pidfile)], check=False)
+    stop_any = [sys.executable, str(receiver), "--stop-on", settings.gateway]
+    subprocess.run(stop_any, check=False, stdout=subprocess.DEVNULL)
 
 
 REGISTRY_TEST_VARS = Path(__file__).resolve().parent.parent / "integration/targets/registry/vars.yml"

@@ -28,6 +28,8 @@ file, whoever starts it: make demo, a test, the bench); --stop only stops it.
 
 Run: es_bulk.py --address 172.29.85.1 --es-port 9200 --tcp-port 5044 --control-port 9299
 Stop: es_bulk.py --stop --pidfile .fleet/es-receiver.pid
+Stop any on an address (make fleet-down: another checkout's receiver on the same gateway):
+      es_bulk.py --stop-on 172.29.85.1
 """
 
 from __future__ import annotations
@@ -615,6 +617,11 @@ def parse_args(argv):
     where.add_argument("--address", help="address to listen on")
     where.add_argument("--subnet", help="listen on the first address of this subnet (the fleet gateway)")
     where.add_argument("--stop", action="store_true", help="stop the receiver of --pidfile, start none")
+    where.add_argument(
+        "--stop-on",
+        metavar="ADDRESS",
+        help="stop every receiver started with --address ADDRESS, whichever checkout started it; start none",
+    )
     parser.add_argument("--es-port", type=int, default=9200)
     parser.add_argument("--tcp-port", type=int, default=5044, help="TCP JSON lines; 0 disables it")
     parser.add_argument("--control-port", type=int, default=9299)
@@ -660,18 +667,49 @@ def exited(pid):
     return True
 
 
+def terminate(pid, timeout=10):
+    """SIGTERM, then wait until the process has let go of its ports (exited())."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while not exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def stop_receiver(pidfile, timeout=10):
     """Stop the receiver the pid file names (if any) and wait until it is gone; remove the file."""
     pid = receiver_pid(pidfile)
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while not exited(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        terminate(pid, timeout)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(pidfile)
     return pid
+
+
+def receivers_on(address):
+    """Pids of the receivers started with --address ADDRESS, by any checkout (their pid files are per checkout)."""
+    name = os.path.basename(__file__)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                argv = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not any(os.path.basename(arg) == name for arg in argv):
+            continue
+        if ("--address", address) in itertools.pairwise(argv) or "--address=" + address in argv:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def stop_receivers_on(address, timeout=10):
+    pids = receivers_on(address)
+    for pid in pids:
+        terminate(pid, timeout)
+    return pids
 
 
 def main(argv=None):
@@ -684,6 +722,9 @@ def main(argv=None):
             return 0
     elif args.stop:
         sys.exit("--stop needs --pidfile")
+    if args.stop_on:
+        print(json.dumps({"stopped": stop_receivers_on(args.stop_on)}))
+        return 0
     if args.subnet:
         args.address = str(next(ipaddress.ip_network(args.subnet).hosts()))
     # The daemon tells its parent through a pipe whether it could bind its ports: a port held by

@@ -85,3 +85,29 @@ def test_a_receiver_that_cannot_bind_its_ports_fails_to_start(tmp_path):
     assert run.returncode == 1
     assert answer["started"] is False
     assert "Address already in use" in answer["error"]
+
+
+def test_stop_on_an_address_stops_a_receiver_whose_pidfile_is_elsewhere(tmp_path):
+    """make fleet-down stops a receiver another checkout left on the fleet's gateway (its pid file is there)."""
+    other_checkout = tmp_path / "other"
+    other_checkout.mkdir()
+    ports = free_ports(3)
+    argv = [sys.executable, str(RECEIVER), "--address", "127.0.0.77", "--daemon"]
+    argv += ["--pidfile", str(other_checkout / "r.pid")]
+    argv += ["--es-port", str(ports[0]), "--tcp-port", str(ports[1]), "--control-port", str(ports[2])]
+    assert json.loads(subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30).stdout)["started"]
+    pid = int((other_checkout / "r.pid").read_text())
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--address", "127.0.0.77"])
+    try:
+        stop = [sys.executable, str(RECEIVER), "--stop-on", "127.0.0.77"]
+        answer = json.loads(subprocess.run(stop, check=True, capture_output=True, text=True, timeout=30).stdout)
+        assert answer == {"stopped": [pid]}
+        assert not running(pid)
+        assert bystander.poll() is None  # another program with the same arguments is left alone
+        again = json.loads(subprocess.run(stop, check=True, capture_output=True, text=True, timeout=30).stdout)
+        assert again == {"stopped": []}
+    finally:
+        bystander.kill()
+        bystander.wait()
+        if running(pid):
+            os.kill(pid, 9)
