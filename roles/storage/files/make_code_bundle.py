@@ -4,21 +4,18 @@
 """Run on the controller by the storage role: bundle the backup command and the collection's code it
 imports into one zip application (python3 runs it directly: the command is its __main__.py).
 
-  make_code_bundle.py OUT.zip MAIN.py MODULE_UTILS_DIR FILE...
-  make_code_bundle.py - MAIN.py MODULE_UTILS_DIR FILE...    (the zip in base64 on stdout)
+  make_code_bundle.py MAIN.py MODULE_UTILS_DIR FILE...    (prints the zip in base64)
 
 The zip is byte-for-byte the same for the same sources (fixed timestamps, sorted entries), so the
 role's copy of it to each host is one transfer when the code changed and a no-op otherwise, instead
-of one round trip per file. Written atomically: two plays bundling at once never see half a zip.
-With OUT "-" nothing is written: the role reads the base64 of the zip from a pipe lookup, so that
-building and reading it costs no module run.
+of one round trip per file. Nothing is written on the controller: the role reads the base64 from a
+pipe lookup, so building and reading the bundle costs no module run.
 """
 
 import base64
 import io
 import os
 import sys
-import tempfile
 import zipfile
 
 PACKAGE = "ansible_collections/dockyard/fleet/plugins/module_utils"
@@ -53,30 +50,13 @@ def zip_bytes(items):
     return buffer.getvalue()
 
 
-def write_bundle(out_path, items):
-    directory = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".bundle-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(zip_bytes(items))
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, out_path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
-
-
 def main(argv):
-    if len(argv) < 4:
+    if len(argv) < 3:
         sys.stderr.write(__doc__)
         return 2
-    out_path, main_path, module_utils_dir = argv[0], argv[1], argv[2]
-    items = entries(main_path, module_utils_dir, argv[3:])
-    if out_path == "-":
-        sys.stdout.write(base64.b64encode(zip_bytes(items)).decode("ascii") + "\n")
-    else:
-        write_bundle(out_path, items)
+    main_path, module_utils_dir = argv[0], argv[1]
+    items = entries(main_path, module_utils_dir, argv[2:])
+    sys.stdout.write(base64.b64encode(zip_bytes(items)).decode("ascii") + "\n")
     return 0
 
 

@@ -1,7 +1,6 @@
 """The storage role's code bundle: byte-stable for the same sources, and runnable by python3."""
 
 import base64
-import importlib.util
 import re
 import subprocess
 import sys
@@ -14,13 +13,6 @@ REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "roles/storage/files/make_code_bundle.py"
 
 
-def load_bundler():
-    spec = importlib.util.spec_from_file_location("make_code_bundle", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def sources(tmp_path, helper_text="VALUE = 42\n"):
     utils = tmp_path / "module_utils"
     utils.mkdir(exist_ok=True)
@@ -30,61 +22,53 @@ def sources(tmp_path, helper_text="VALUE = 42\n"):
     return main, utils
 
 
+def bundle(main, utils, *files):
+    """What the role's pipe lookup runs: the bundle's bytes from the base64 the script prints."""
+    command = [sys.executable, str(SCRIPT), str(main), str(utils), *files]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True)
+    return base64.b64decode(printed.stdout.strip(), validate=True)
+
+
 def test_same_sources_give_the_same_bytes(tmp_path):
-    bundler = load_bundler()
     main, utils = sources(tmp_path)
-    first, second = tmp_path / "a.pyz", tmp_path / "b.pyz"
-    assert bundler.main([str(first), str(main), str(utils), "_helper.py"]) == 0
+    first = bundle(main, utils, "_helper.py")
     (utils / "_helper.py").touch()  # a newer mtime must not change the bundle
-    assert bundler.main([str(second), str(main), str(utils), "_helper.py"]) == 0
-    assert first.read_bytes() == second.read_bytes()
+    assert bundle(main, utils, "_helper.py") == first
 
 
 def test_changed_source_changes_the_bundle(tmp_path):
-    bundler = load_bundler()
     main, utils = sources(tmp_path)
-    before, after = tmp_path / "a.pyz", tmp_path / "b.pyz"
-    bundler.main([str(before), str(main), str(utils), "_helper.py"])
+    before = bundle(main, utils, "_helper.py")
     sources(tmp_path, helper_text="VALUE = 43\n")
-    bundler.main([str(after), str(main), str(utils), "_helper.py"])
-    assert before.read_bytes() != after.read_bytes()
-
-
-def test_dash_prints_the_same_bundle_in_base64(tmp_path):
-    """The role reads the bundle from a pipe lookup (OUT "-"): the same bytes as the file, in base64."""
-    main, utils = sources(tmp_path)
-    bundle = tmp_path / "code.pyz"
-    load_bundler().main([str(bundle), str(main), str(utils), "_helper.py"])
-    command = [sys.executable, str(SCRIPT), "-", str(main), str(utils), "_helper.py"]
-    printed = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert base64.b64decode(printed.stdout.strip()) == bundle.read_bytes()
-    assert list(tmp_path.glob(".bundle-*")) == []
+    assert bundle(main, utils, "_helper.py") != before
 
 
 def test_bundle_runs_and_imports_the_packaged_code(tmp_path):
-    bundler = load_bundler()
     main, utils = sources(tmp_path)
-    bundle = tmp_path / "code.pyz"
-    bundler.main([str(bundle), str(main), str(utils), "_helper.py"])
-    names = zipfile.ZipFile(bundle).namelist()
+    path = tmp_path / "code.pyz"
+    path.write_bytes(bundle(main, utils, "_helper.py"))
+    names = zipfile.ZipFile(path).namelist()
     assert names == sorted(names)
     assert "ansible_collections/dockyard/fleet/plugins/module_utils/__init__.py" in names
-    out = subprocess.run([sys.executable, str(bundle)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout == "42\n"
 
 
-def test_missing_source_leaves_no_partial_bundle(tmp_path):
-    bundler = load_bundler()
+def test_missing_source_fails_and_prints_no_bundle(tmp_path):
+    """The pipe lookup fails on a non-zero exit: a half bundle must never reach the hosts."""
     main, utils = sources(tmp_path)
-    bundle = tmp_path / "code.pyz"
-    try:
-        bundler.main([str(bundle), str(main), str(utils), "_missing.py"])
-    except FileNotFoundError:
-        pass
-    else:
-        raise AssertionError("a missing source must fail")
-    assert not bundle.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle-")] == []
+    command = [sys.executable, str(SCRIPT), str(main), str(utils), "_missing.py"]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert run.returncode != 0
+    assert "_missing.py" in run.stderr
+    assert run.stdout == ""
+
+
+def test_too_few_arguments_print_the_usage(tmp_path):
+    run = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, check=False)
+    assert run.returncode == 2
+    assert "MAIN.py MODULE_UTILS_DIR FILE..." in run.stderr
+    assert run.stdout == ""
 
 
 def collection_imports(path):
