@@ -860,10 +860,8 @@ def stop_test_receiver(settings: Settings) -> None:
     """
     receiver = Path(__file__).resolve().parent.parent / "receivers/es_bulk.py"
     pidfile = settings.state_dir / "es-receiver.pid"
-    if pidfile.exists():
-        subprocess.run([sys.executable, str(receiver), "--stop", "--pidfile", str(pidfile)], check=False)
-    stop_any = [sys.executable, str(receiver), "--stop-on", settings.gateway]
-    subprocess.run(stop_any, check=False, stdout=subprocess.DEVNULL)
+    argv = [sys.executable, str(receiver), "--stop-on", settings.gateway, "--pidfile", str(pidfile)]
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL)
 
 
 REGISTRY_TEST_VARS = Path(__file__).resolve().parent.parent / "integration/targets/registry/vars.yml"

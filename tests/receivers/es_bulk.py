@@ -620,7 +620,8 @@ def parse_args(argv):
     where.add_argument(
         "--stop-on",
         metavar="ADDRESS",
-        help="stop every receiver started with --address ADDRESS, whichever checkout started it; start none",
+        help="stop every receiver started with --address ADDRESS, whichever checkout started it (and the one of"
+        " --pidfile, if given); start none",
     )
     parser.add_argument("--es-port", type=int, default=9200)
     parser.add_argument("--tcp-port", type=int, default=5044, help="TCP JSON lines; 0 disables it")

@@ -21,8 +21,8 @@ def free_ports(count):
     return ports
 
 
-def start(pidfile, es_port, tcp_port, control_port):
-    argv = [sys.executable, str(RECEIVER), "--address", "127.0.0.1", "--daemon", "--pidfile", str(pidfile)]
+def start(pidfile, es_port, tcp_port, control_port, address="127.0.0.1"):
+    argv = [sys.executable, str(RECEIVER), "--address", address, "--daemon", "--pidfile", str(pidfile)]
     argv += ["--es-port", str(es_port), "--tcp-port", str(tcp_port), "--control-port", str(control_port)]
     started = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30).stdout)
     assert started["started"] is True
@@ -91,12 +91,7 @@ def test_stop_on_an_address_stops_a_receiver_whose_pidfile_is_elsewhere(tmp_path
     """make fleet-down stops a receiver another checkout left on the fleet's gateway (its pid file is there)."""
     other_checkout = tmp_path / "other"
     other_checkout.mkdir()
-    ports = free_ports(3)
-    argv = [sys.executable, str(RECEIVER), "--address", "127.0.0.77", "--daemon"]
-    argv += ["--pidfile", str(other_checkout / "r.pid")]
-    argv += ["--es-port", str(ports[0]), "--tcp-port", str(ports[1]), "--control-port", str(ports[2])]
-    assert json.loads(subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30).stdout)["started"]
-    pid = int((other_checkout / "r.pid").read_text())
+    pid = start(other_checkout / "r.pid", *free_ports(3), address="127.0.0.77")
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--address", "127.0.0.77"])
     try:
         stop = [sys.executable, str(RECEIVER), "--stop-on", "127.0.0.77"]
@@ -111,3 +106,22 @@ def test_stop_on_an_address_stops_a_receiver_whose_pidfile_is_elsewhere(tmp_path
         bystander.wait()
         if running(pid):
             os.kill(pid, 9)
+
+
+def test_stop_on_with_a_pidfile_stops_both(tmp_path):
+    """What make fleet-down runs: its own receiver (pid file) and any other on the gateway, in one call."""
+    own = start(tmp_path / "own.pid", *free_ports(3))
+    other_checkout = tmp_path / "other"
+    other_checkout.mkdir()
+    other = start(other_checkout / "r.pid", *free_ports(3), address="127.0.0.78")
+    try:
+        stop = [sys.executable, str(RECEIVER), "--stop-on", "127.0.0.78", "--pidfile", str(tmp_path / "own.pid")]
+        answer = json.loads(subprocess.run(stop, check=True, capture_output=True, text=True, timeout=30).stdout)
+        assert answer == {"stopped": [other]}
+        assert not running(own)
+        assert not running(other)
+        assert not (tmp_path / "own.pid").exists()
+    finally:
+        for pid in (own, other):
+            if running(pid):
+                os.kill(pid, 9)
