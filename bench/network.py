@@ -20,6 +20,14 @@ own underlay (Docker's default MTU, 1500). Then the same four paths again on an 
 MTU 9000 (`tests/fleet/fleet.py mtu 9000`, both overlays made again on it, MTU 8950
 computed), under "jumbo"; the fleet is set back before the peer changes below.
 
+Here every "host" is a container on one kernel, so each path is limited by CPU, not by a
+link. Under "link_bound" the four paths run again (LINK_ROUNDS rounds) with host1's eth0
+shaped to LINK_GBIT Gbit/s (`tc qdisc replace dev eth0 root tbf`), far below what the CPU
+carries: the link is the limit, as with a NIC between real hosts. tbf counts every
+segment's headers, so the overlay's 50 bytes per frame show; payload_ratio is the TCP
+payload per frame of the overlay against the underlay (median MSS of each), the ratio a
+link-bound overlay can reach at most.
+
 add_peer_seconds: with the overlay on the N hosts of the fleet, a host N+1 is booted
 (`FLEET_SIZE=N+1 tests/fleet/fleet.py up`, not timed) and the ansible-playbook run of the
 role on all N+1 hosts with network_verify=false is timed (a pure add: every old host only
@@ -62,6 +70,7 @@ IPERF_ARGS = ["-t", str(DURATION), "-O", str(OMIT), "-P", "1", "-J"]
 ROUNDS = 5
 JUMBO_MTU = 9000
 PATHS = ("underlay", "overlay", "nat", "overlay_bridge")
+LINK_GBIT, LINK_ROUNDS = 4, 3  # the shaped link: well under the ~13-17 Gbit/s the CPU carries here
 TARGETS = {"overlay_ratio": 0.85, "add_peer_seconds": 10.0}
 SERVERS = {name: "bench-iperf-%s" % name for name in PATHS}
 CLIENT = "bench-iperf-client"
@@ -159,7 +168,7 @@ def summary(report):
     }
 
 
-def measure_throughput(hosts, image):
+def measure_throughput(hosts, image, rounds):
     client, server = hosts[CLIENT_HOST], hosts[SERVER_HOST]
     overlay_ips = {name: server_ip(server, name) for name in NAMES}
     start_servers(server, image, overlay_ips)
@@ -171,7 +180,7 @@ def measure_throughput(hosts, image):
     }
     runs = {name: [] for name in PATHS}
     order = list(PATHS)
-    for dummy in range(ROUNDS):
+    for dummy in range(rounds):
         for name in order:
             runs[name].append(summary(iperf(client, image, name, targets[name])))
         order = order[1:] + order[:1]
@@ -187,21 +196,44 @@ def measure_throughput(hosts, image):
     return medians, runs, info
 
 
-def throughput(hosts, image):
-    """Both overlays applied (timed), the four paths measured: medians, ratios to the underlay, every run."""
-    result = {
-        "overlay_apply_seconds": playbook("overlay.yml", {"network_verify": True}),
-        "overlay_bridge_apply_seconds": playbook("overlay_bridge.yml"),
-    }
+def paths_measured(hosts, image, rounds):
+    """The four paths measured on the overlays in place: medians, ratios to the underlay, every run."""
     try:
-        medians, runs, info = measure_throughput(hosts, image)
+        medians, runs, info = measure_throughput(hosts, image, rounds)
     finally:
         stop_servers(hosts)
-    result.update({"%s_gbps" % name: medians[name] for name in PATHS})
+    result = {"%s_gbps" % name: medians[name] for name in PATHS}
     for name in PATHS[1:]:
         result["%s_ratio" % name] = round(medians[name] / medians["underlay"], 3)
     result.update(info)
     result["runs"] = runs
+    return result
+
+
+def throughput(hosts, image):
+    """Both overlays applied (timed), then the four paths measured."""
+    result = {
+        "overlay_apply_seconds": playbook("overlay.yml", {"network_verify": True}),
+        "overlay_bridge_apply_seconds": playbook("overlay_bridge.yml"),
+    }
+    result.update(paths_measured(hosts, image, ROUNDS))
+    return result
+
+
+def throughput_on_shaped_link(hosts, image):
+    """The four paths with the client host's eth0 shaped to LINK_GBIT: the link is the limit, not the CPU.
+
+    Run on the overlays throughput() left in place. The shaper is removed whatever happens.
+    """
+    client = hosts[CLIENT_HOST]
+    ssh(client, "tc qdisc replace dev eth0 root tbf rate %dgbit burst 4mb latency 20ms" % LINK_GBIT)
+    try:
+        result = paths_measured(hosts, image, LINK_ROUNDS)
+    finally:
+        ssh(client, "tc qdisc del dev eth0 root", check=False)
+    mss = {name: statistics.median(run["mss"] for run in result["runs"][name]) for name in ("underlay", "overlay")}
+    result["link_gbit"] = LINK_GBIT
+    result["payload_ratio"] = round(mss["overlay"] / mss["underlay"], 3)
     return result
 
 
@@ -277,6 +309,7 @@ def left_over(hosts):
         + ["ip -br link show dev vx-%s 2>/dev/null || true;" % name for name in NAMES]
         + ["ls /etc/dockyard/overlay/%s.* 2>/dev/null || true;" % name for name in NAMES]
         + ["ls /etc/systemd/system/dockyard-overlay-%s.service 2>/dev/null || true;" % name for name in NAMES]
+        + ["tc qdisc show dev eth0 | grep -o '^qdisc tbf' || true;"]  # throughput_on_shaped_link's shaper
     )
     for name, address in hosts.items():
         out = ssh(address, check, check=False).split()
@@ -309,6 +342,7 @@ def main(out_path):
         clean_up(start_size)  # nothing from an earlier run
         result["iperf3"]["version"] = ssh(hosts[CLIENT_HOST], "docker run --rm %s iperf3 --version" % image).split()[1]
         result.update(throughput(hosts, image))
+        result["link_bound"] = throughput_on_shaped_link(hosts, image)
         result["jumbo"] = throughput_on_jumbo_frames(hosts, image, start_size, result["underlay_mtu"])
         playbook("overlay.yml", {"network_verify": False})  # the N hosts a host joins (not timed)
         peers = measure_peers(start_size)
@@ -332,17 +366,23 @@ def main(out_path):
         "add_peer_under_10s": result["add_peer_seconds"] < TARGETS["add_peer_seconds"],
         "jumbo_overlay_ratio_ge_0_85": result["jumbo"]["overlay_ratio"] >= TARGETS["overlay_ratio"],
         "jumbo_overlay_faster_than_nat": result["jumbo"]["overlay_gbps"] > result["jumbo"]["nat_gbps"],
+        "link_bound_overlay_ratio_ge_0_85": result["link_bound"]["overlay_ratio"] >= TARGETS["overlay_ratio"],
+        "link_bound_overlay_faster_than_nat": result["link_bound"]["overlay_gbps"] > result["link_bound"]["nat_gbps"],
     }
     result["measured_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     Path(out_path).write_text(json.dumps(result, indent=2) + "\n")
     print(
-        "underlay %.2f Gbit/s, overlay %.2f (ratio %.2f), nat %.2f, overlay over veth+bridge %.2f; add peer %.2f s"
+        "underlay %.2f Gbit/s, overlay %.2f (ratio %.2f), nat %.2f, overlay over veth+bridge %.2f; "
+        "link-bound (%d Gbit/s): overlay ratio %.3f, nat ratio %.3f; add peer %.2f s"
         % (
             result["underlay_gbps"],
             result["overlay_gbps"],
             result["overlay_ratio"],
             result["nat_gbps"],
             result["overlay_bridge_gbps"],
+            LINK_GBIT,
+            result["link_bound"]["overlay_ratio"],
+            result["link_bound"]["nat_ratio"],
             result["add_peer_seconds"],
         )
     )
