@@ -7,17 +7,21 @@
 # Preflight of a VXLAN overlay, before anything changes: every host of the
 # group runs the overlay_preflight module at the same time (one task). Each
 # listens on the VXLAN UDP port of its underlay address, probes every peer
-# there and answers the peers' probes; the controller then puts the hosts'
-# reports together (overlay_preflight_problems filter) and names every pair
-# that failed, in both directions. Also the local checks: MTU, forwarding,
-# rp_filter. Standard library only.
+# there and answers the peers' probes there too; the controller then puts the
+# hosts' reports together (overlay_preflight_problems filter) and names every
+# pair that failed, in both directions. Where a VXLAN device already holds the
+# port, the host hears it through a raw socket (a copy of each datagram that
+# passed its firewall) and sends from another port. Also the local checks: MTU,
+# forwarding, rp_filter. Standard library only.
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import select
 import socket
+import struct
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._overlay import (
@@ -85,15 +89,18 @@ def probe_token(name, vni):
     return ("dockyard-preflight %s %s" % (name, vni)).encode()
 
 
-def exchange(sock, peers, ports, token, timeout, grace=GRACE, clock=time.monotonic):
-    """Probe every peer and answer their probes on one UDP socket, until all answered and were heard, or timeout.
+def exchange(sock, peers, port, token, timeout, raw=None, grace=GRACE, clock=time.monotonic):
+    """Probe every peer and answer their probes, until all answered and were heard, or timeout.
 
-    peers: peer addresses; ports: destination ports to probe each peer on (the first one the peer listens on
-    answers). Returns ({peer: port that answered}, {peers whose probes arrived}).
+    Every probe and every answer goes to the peer's VXLAN port `port`, so each crosses the firewalls
+    exactly where VXLAN does. sock: this host's UDP socket, bound to `port` when it could be; otherwise
+    (a VXLAN device holds the port) bound elsewhere and `raw` (open_raw_listener) hears `port`.
+    Returns ({peer: UDP port its answer came from}, {peers whose probes arrived}).
     """
     probe, ack = b"PROBE " + token, b"ACK " + token
     wanted = set(peers)
     answered, heard = {}, set()
+    local_address = sock.getsockname()[0]
     deadline = clock() + timeout
     next_send = 0.0
     done_at = None
@@ -108,24 +115,98 @@ def exchange(sock, peers, ports, token, timeout, grace=GRACE, clock=time.monoton
                 break
         if now >= next_send:
             for peer in sorted(wanted - set(answered)):
-                for port in ports:
-                    with contextlib.suppress(OSError):  # no route now: reported as no answer
-                        sock.sendto(probe, (peer, port))
+                with contextlib.suppress(OSError):  # no route now: reported as no answer
+                    sock.sendto(probe, (peer, port))
             next_send = now + RESEND_INTERVAL
-        ready = select.select([sock], [], [], 0.05)[0]
-        if not ready:
-            continue
-        try:
-            data, source = sock.recvfrom(512)
-        except OSError:
-            continue
-        if data == probe:
-            heard.add(source[0])
-            with contextlib.suppress(OSError):
-                sock.sendto(ack, source[:2])
-        elif data == ack and source[0] in wanted:
-            answered.setdefault(source[0], source[1])
+        for ready in select.select([sock] + ([raw] if raw else []), [], [], 0.05)[0]:
+            datagram = _receive(ready, sock, local_address, port)
+            if datagram is None:
+                continue
+            data, source, source_port = datagram
+            if data == probe:
+                heard.add(source)
+                with contextlib.suppress(OSError):
+                    sock.sendto(ack, (source, port))
+            elif data == ack and source in wanted:
+                answered.setdefault(source, source_port)
     return answered, heard & wanted
+
+
+def _receive(ready, sock, local_address, port):
+    """(payload, source address, source port) of one datagram from the UDP or the raw socket; None if not ours."""
+    try:
+        data, source = ready.recvfrom(65535)
+    except OSError:
+        return None
+    if ready is sock:
+        return data, source[0], source[1]
+    parsed = raw_udp_datagram(data, ready.family, local_address, port)
+    return None if parsed is None else (parsed[1], source[0], parsed[0])
+
+
+# Classic BPF for a raw UDP socket: keep the datagrams to one destination port whose payload starts
+# like a probe or an answer ("PROBE ", "ACK "), so that the overlay's own VXLAN packets (their first
+# byte is the flags, 0x08) never reach Python, however busy it is. X holds the UDP header's offset:
+# an IPv4 raw socket reads the IP header first (4 * its IHL field), an IPv6 one starts at UDP.
+_BPF_LDX_MSH, _BPF_LDX_IMM, _BPF_LD_H_IND, _BPF_LD_B_IND = 0xB1, 0x01, 0x48, 0x50
+_BPF_JEQ, _BPF_RET = 0x15, 0x06
+SO_ATTACH_FILTER = 26
+
+
+def port_filter(port, family):
+    """The classic BPF program (a list of (code, jt, jf, k)) that accepts probes and answers sent to `port`."""
+    udp_offset = (_BPF_LDX_MSH, 0, 0, 0) if family == socket.AF_INET else (_BPF_LDX_IMM, 0, 0, 0)
+    return [
+        udp_offset,
+        (_BPF_LD_H_IND, 0, 0, 2),  # the destination port
+        (_BPF_JEQ, 0, 4, port),  # another port: drop
+        (_BPF_LD_B_IND, 0, 0, 8),  # the payload's first byte
+        (_BPF_JEQ, 1, 0, ord("P")),
+        (_BPF_JEQ, 0, 1, ord("A")),
+        (_BPF_RET, 0, 0, 0xFFFF),  # keep
+        (_BPF_RET, 0, 0, 0),  # drop
+    ]
+
+
+def open_raw_listener(address, port):
+    """A raw socket that gets a copy of every probe or answer to UDP `port` that passed this host's firewall (INPUT).
+
+    The kernel hands raw sockets their copy after the INPUT hooks and before the UDP socket lookup, so this
+    hears a port that a VXLAN device holds. Needs CAP_NET_RAW. Returns (socket, None) or (None, error).
+    """
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    except OSError as exc:
+        return None, exc
+    program = b"".join(struct.pack("HBBI", *instruction) for instruction in port_filter(port, family))
+    buffer = ctypes.create_string_buffer(program)
+    try:
+        # struct sock_fprog {unsigned short len; struct sock_filter *filter;}: the kernel copies the program
+        sock.setsockopt(
+            socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
+        )
+    except OSError as exc:
+        sock.close()
+        return None, exc
+    return sock, None
+
+
+def raw_udp_datagram(data, family, local_address, port):
+    """(source port, payload) of what a raw UDP socket read, when it is a datagram to local_address:port."""
+    if family == socket.AF_INET:
+        if len(data) < 20:
+            return None
+        header = (data[0] & 0x0F) * 4
+        if socket.inet_ntoa(data[16:20]) != local_address:
+            return None  # a raw socket hears every local address; an IPv6 one gives no destination here
+        data = data[header:]
+    if len(data) < 8:
+        return None
+    source_port, destination_port = struct.unpack("!HH", data[:4])
+    if destination_port != port:
+        return None
+    return source_port, data[8:]
 
 
 def open_socket(address, port):

@@ -13,11 +13,13 @@ version_added: 0.1.0
 description:
   - Run it on every host of the overlay in one task (the hosts must run it at the same time, so C(forks) at least
     the number of hosts, no C(serial)). Each host listens on the VXLAN UDP port of its underlay address, probes
-    every peer there until the peer answers, and answers the peers' probes.
+    every peer there until the peer answers, and answers the peers' probes, also on the peers' VXLAN port, so
+    that every datagram crosses the firewalls where VXLAN crosses them.
   - When the port is already held by a VXLAN device (this overlay exists on the host, or another overlay with
-    another VNI shares the port), the host listens on O(dstport) + 1 instead and peers probe both ports; the
-    report says so in RV(preflight.probe_note). The overlay's own firewall rules only open O(dstport), so a
-    firewall that drops the neighbouring port makes such a pair fail.
+    another VNI shares the port), the host hears it through a raw socket instead, which gets a copy of every
+    datagram to that port that passed the host's firewall (the VXLAN device drops the probes, which are not
+    VXLAN packets), and sends from another port; the report says so in RV(preflight.probe_note). This needs
+    C(CAP_NET_RAW), so run the module as root.
   - Also checks, on the host, that the underlay MTU leaves room for the overlay MTU, that IPv4 forwarding is on,
     and that a strict C(rp_filter) on the underlay interface would not drop a peer's packets.
   - The module reports and changes nothing; it never fails on a finding. Put the reports of all hosts together
@@ -129,15 +131,15 @@ preflight:
       type: int
       sample: 2
     probe_port:
-      description: The UDP port this host listened on; null when it could not listen.
+      description: The UDP port this host listened on (O(dstport)); null when it could not listen.
       type: int
       sample: 4789
     probe_note:
-      description: Why the host listened on another port than O(dstport), if it did.
+      description: How the host listened when a VXLAN device holds O(dstport), and which port it sent from.
       type: str
-      sample: "UDP 4789 is held by vx-ovl (the overlay exists here): probed on 4790"
+      sample: "UDP 4789 is held by vx-ovl (the overlay exists here): heard through a raw socket, sent from 40112"
     answered:
-      description: Peers that answered this host's probe, with the port they answered on.
+      description: Peers that answered this host's probe, with the UDP port their answer came from.
       type: dict
       sample: {192.0.2.12: 4789}
     heard:
@@ -167,6 +169,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._overlay_preflight 
     exchange,
     forwarding_problems,
     mtu_problems,
+    open_raw_listener,
     open_socket,
     probe_token,
 )
@@ -198,16 +201,20 @@ def vxlan_holders(module, port):
 
 
 def listen(module, report):
-    """Bind the VXLAN port (or the neighbouring one when a VXLAN device holds it); None when impossible."""
+    """(UDP socket, raw socket or None) to probe and answer on; (None, None) when the port cannot be heard.
+
+    The UDP socket binds the VXLAN port. When a VXLAN device holds it, a raw socket hears the port and
+    the UDP socket binds any free port, to send from.
+    """
     params = module.params
     address, port = params["local_address"], params["dstport"]
     sock, error = open_socket(address, port)
     if sock:
         report["probe_port"] = port
-        return sock
+        return sock, None
     if error.errno == errno.EADDRNOTAVAIL:
         report["problems"].append("underlay address %s is not an address of this host" % address)
-        return None
+        return None, None
     holders = vxlan_holders(module, port) if error.errno == errno.EADDRINUSE else {}
     own = "vx-%s" % params["name"]
     same_vni = [dev for dev, vni in holders.items() if vni == params["vni"] and dev != own]
@@ -216,28 +223,34 @@ def listen(module, report):
             "VXLAN device %s already uses VNI %d on UDP %d: choose another network_vni"
             % (same_vni[0], params["vni"], port)
         )
-        return None
+        return None, None
     if not holders:
         report["problems"].append(
             "UDP %d on %s is in use by another program (not a VXLAN device): %s" % (port, address, error.strerror)
         )
-        return None
-    sock, error = open_socket(address, port + 1)
-    if not sock:
+        return None, None
+    devices = ", ".join(sorted(holders))
+    raw, error = open_raw_listener(address, port)
+    if not raw:
         report["problems"].append(
-            "UDP %d is held by %s and the probe port %d is busy too: %s"
-            % (port, ", ".join(sorted(holders)), port + 1, error.strerror)
+            "UDP %d is held by %s; hearing it beside the device needs a raw socket, which failed (run as root, "
+            "CAP_NET_RAW): %s" % (port, devices, error.strerror)
         )
-        return None
-    why = "the overlay exists here" if own in holders else "VXLAN device %s shares it" % ", ".join(sorted(holders))
-    report["probe_port"] = port + 1
-    report["probe_note"] = "UDP %d is held by %s (%s): probed on %d" % (
+        return None, None
+    sock, error = open_socket(address, 0)
+    if not sock:
+        raw.close()
+        report["problems"].append("no UDP port to send from on %s: %s" % (address, error.strerror))
+        return None, None
+    why = "the overlay exists here" if own in holders else "VXLAN device %s shares it" % devices
+    report["probe_port"] = port
+    report["probe_note"] = "UDP %d is held by %s (%s): heard through a raw socket, sent from %d" % (
         port,
-        ", ".join(sorted(holders)),
+        devices,
         why,
-        port + 1,
+        sock.getsockname()[1],
     )
-    return sock
+    return sock, raw
 
 
 def main():
@@ -299,16 +312,16 @@ def main():
                 route = ip_json(module, "route", "get", peer)
                 routes[peer] = route[0].get("dev") if route else None
         report["problems"] += forwarding_problems(report["ip_forward"], report["rp_filter"], interface, routes)
-    sock = listen(module, report)
+    sock, raw = listen(module, report)
     if sock:
         started = time.monotonic()
-        ports = sorted({params["dstport"], params["dstport"] + 1})
+        token = probe_token(params["name"], params["vni"])
         try:
-            answered, heard = exchange(
-                sock, peers, ports, probe_token(params["name"], params["vni"]), params["timeout"]
-            )
+            answered, heard = exchange(sock, peers, params["dstport"], token, params["timeout"], raw=raw)
         finally:
             sock.close()
+            if raw:
+                raw.close()
         report["answered"] = answered
         report["heard"] = sorted(heard)
         report["seconds"] = round(time.monotonic() - started, 2)

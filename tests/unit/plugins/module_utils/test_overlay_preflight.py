@@ -1,15 +1,23 @@
+import os
 import socket
+import struct
 import threading
+
+import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._overlay_preflight import (
     effective_rp_filter,
     exchange,
     forwarding_problems,
     mtu_problems,
+    open_raw_listener,
     open_socket,
     preflight_problems,
     probe_token,
+    raw_udp_datagram,
 )
+
+needs_raw_sockets = pytest.mark.skipif(os.geteuid() != 0, reason="a raw socket needs CAP_NET_RAW (run as root)")
 
 ADDRESSES = {"host1": "127.0.0.11", "host2": "127.0.0.12", "host3": "127.0.0.13"}
 
@@ -112,33 +120,43 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def run_hosts(addresses, port, peers, timeout=3.0, fallback=()):
-    """Run exchange() for each address in a thread; addresses in `fallback` listen on port + 1."""
-    results = {}
-    sockets = {}
+def run_hosts(addresses, port, peers, timeout=3.0, held=()):
+    """Run exchange() for each address in a thread.
+
+    On the addresses in `held` another socket holds the port, as a VXLAN device does: they hear it through
+    a raw socket and send from a free port.
+    """
+    results, sockets, raws, holders = {}, {}, {}, []
     for address in addresses:
-        sock, error = open_socket(address, port + 1 if address in fallback else port)
+        if address in held:
+            holder, error = open_socket(address, port)
+            assert error is None
+            holders.append(holder)
+            raws[address], error = open_raw_listener(address, port)
+            assert error is None
+        sockets[address], error = open_socket(address, 0 if address in held else port)
         assert error is None
-        sockets[address] = sock
 
     def run(address):
         others = [p for p in peers if p != address]
-        results[address] = exchange(sockets[address], others, [port, port + 1], probe_token("t", 1), timeout)
+        token = probe_token("t", 1)
+        results[address] = exchange(sockets[address], others, port, token, timeout, raw=raws.get(address))
 
     threads = [threading.Thread(target=run, args=(a,)) for a in addresses]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for sock in sockets.values():
+    sent_from = {address: sock.getsockname()[1] for address, sock in sockets.items()}
+    for sock in [*sockets.values(), *raws.values(), *holders]:
         sock.close()
-    return results
+    return results, sent_from
 
 
 def test_exchange_on_loopback_all_answer_quickly():
     port = free_port()
     addresses = list(ADDRESSES.values())
-    results = run_hosts(addresses, port, addresses)
+    results, dummy = run_hosts(addresses, port, addresses)
     for address, (answered, heard) in results.items():
         others = {a for a in addresses if a != address}
         assert set(answered) == others
@@ -146,18 +164,81 @@ def test_exchange_on_loopback_all_answer_quickly():
         assert heard == others
 
 
-def test_exchange_finds_the_peer_on_the_fallback_port():
+@needs_raw_sockets
+def test_exchange_hears_the_port_a_device_holds():
+    """Probes and answers go to the VXLAN port itself, also where something else holds it."""
     port = free_port()
-    addresses = ["127.0.0.11", "127.0.0.12"]
-    results = run_hosts(addresses, port, addresses, fallback={"127.0.0.12"})
-    assert results["127.0.0.11"][0] == {"127.0.0.12": port + 1}
-    assert results["127.0.0.12"][0] == {"127.0.0.11": port}
+    addresses = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+    results, sent_from = run_hosts(addresses, port, addresses, held={"127.0.0.12", "127.0.0.13"})
+    assert sent_from["127.0.0.12"] != port
+    assert results["127.0.0.11"] == (
+        {"127.0.0.12": sent_from["127.0.0.12"], "127.0.0.13": sent_from["127.0.0.13"]},
+        {"127.0.0.12", "127.0.0.13"},
+    )
+    assert results["127.0.0.12"] == (
+        {"127.0.0.11": port, "127.0.0.13": sent_from["127.0.0.13"]},
+        {"127.0.0.11", "127.0.0.13"},
+    )
 
 
 def test_exchange_reports_a_silent_peer():
     port = free_port()
-    results = run_hosts(["127.0.0.11"], port, ["127.0.0.11", "127.0.0.19"], timeout=0.6)
+    results, dummy = run_hosts(["127.0.0.11"], port, ["127.0.0.11", "127.0.0.19"], timeout=0.6)
     assert results["127.0.0.11"] == ({}, set())
+
+
+@needs_raw_sockets
+def test_raw_listener_gets_only_probes_to_its_port():
+    """Not a datagram to another port, not the overlay's own VXLAN packets (flags 0x08 first): only a probe."""
+    port = free_port()
+    other = free_port()
+    raw, error = open_raw_listener("127.0.0.11", port)
+    assert error is None
+    with raw, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.bind(("127.0.0.12", 0))
+        sender_port = sender.getsockname()[1]
+        sender.sendto(b"PROBE to another port", ("127.0.0.11", other))
+        sender.sendto(b"\x08\x00\x00\x00\x00\x12\x8e\x00" + b"\xff" * 14, ("127.0.0.11", port))
+        sender.sendto(b"PROBE this", ("127.0.0.11", port))
+        raw.settimeout(2)
+        data, source = raw.recvfrom(65535)
+    assert source[0] == "127.0.0.12"
+    assert raw_udp_datagram(data, socket.AF_INET, "127.0.0.11", port) == (sender_port, b"PROBE this")
+
+
+def ipv4_udp(source, destination, source_port, destination_port, payload, options=b""):
+    header_words = 5 + len(options) // 4
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x40 | header_words,
+        0,
+        0,
+        0,
+        0,
+        64,
+        17,
+        0,
+        socket.inet_aton(source),
+        socket.inet_aton(destination),
+    )
+    return ip + options + struct.pack("!HHHH", source_port, destination_port, 8 + len(payload), 0) + payload
+
+
+def test_raw_datagram_is_parsed_after_the_ip_header_and_its_options():
+    data = ipv4_udp("192.0.2.12", "192.0.2.11", 40000, 4789, b"PROBE x", options=b"\x01" * 4)
+    assert raw_udp_datagram(data, socket.AF_INET, "192.0.2.11", 4789) == (40000, b"PROBE x")
+
+
+def test_raw_datagram_to_another_address_or_port_is_not_ours():
+    data = ipv4_udp("192.0.2.12", "192.0.2.11", 40000, 4789, b"PROBE x")
+    assert raw_udp_datagram(data, socket.AF_INET, "192.0.2.99", 4789) is None
+    assert raw_udp_datagram(data, socket.AF_INET, "192.0.2.11", 4790) is None
+    assert raw_udp_datagram(data[:24], socket.AF_INET, "192.0.2.11", 4789) is None
+
+
+def test_raw_ipv6_datagram_starts_at_the_udp_header():
+    data = struct.pack("!HHHH", 40000, 4789, 15, 0) + b"PROBE x"
+    assert raw_udp_datagram(data, socket.AF_INET6, "2001:db8::11", 4789) == (40000, b"PROBE x")
 
 
 def test_open_socket_reports_the_error():
