@@ -54,6 +54,18 @@ def parse_challenge(header):
     return scheme.lower(), params
 
 
+def refusal_hint(status, username, scope):
+    """What a 401 or 403 from the registry means for whoever called, to end its error message with."""
+    wanted = " (%s)" % scope if scope else ""
+    if status == 401 and username is None:
+        return ": anonymous access is not enough%s; give registry_username and registry_password" % wanted
+    if status == 401:
+        return ": the registry did not accept %s's token%s" % (username, wanted)
+    if status == 403:
+        return ": %s is not allowed this%s by the registry's rules" % (username or "anonymous", wanted)
+    return ""
+
+
 def registry_ca(registry):
     path = os.path.join(CERTS_D, registry, "ca.crt")
     return path if os.path.exists(path) else True
@@ -86,7 +98,15 @@ class RegistryClient:
                 response = self._send(method, path, headers, auth=self.auth)
         if response.status_code not in ok:
             raise RegistryError(
-                "%s %s%s: HTTP %d %s" % (method, self.base, path, response.status_code, response.text[:200].strip())
+                "%s %s%s: HTTP %d %s%s"
+                % (
+                    method,
+                    self.base,
+                    path,
+                    response.status_code,
+                    response.text[:200].strip(),
+                    refusal_hint(response.status_code, self.auth[0] if self.auth else None, scope),
+                )
             )
         return response
 
@@ -109,7 +129,16 @@ class RegistryClient:
         except (requests.RequestException, KeyError) as exc:
             raise RegistryError("token request to %s failed: %s" % (params.get("realm"), exc)) from None
         if response.status_code != 200:
-            raise RegistryError("token request to %s: HTTP %d" % (params["realm"], response.status_code))
+            who = "for %s" % self.auth[0] if self.auth else "anonymous"
+            raise RegistryError(
+                "token request to %s (%s): HTTP %d%s"
+                % (
+                    params["realm"],
+                    who,
+                    response.status_code,
+                    ": check registry_username and registry_password" if response.status_code == 401 else "",
+                )
+            )
         body = response.json()
         return body.get("token") or body.get("access_token")
 

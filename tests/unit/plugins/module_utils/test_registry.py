@@ -1,4 +1,9 @@
-from ansible_collections.dockyard.fleet.plugins.module_utils._registry import _next_link, parse_challenge, registry_ca
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry import (
+    _next_link,
+    parse_challenge,
+    refusal_hint,
+    registry_ca,
+)
 from ansible_collections.dockyard.fleet.plugins.modules.image_build import registry_and_repository
 
 
@@ -39,3 +44,14 @@ def test_registry_and_repository():
     assert registry_and_repository("localhost/web") == ("localhost", "web")
     assert registry_and_repository("nginx") == ("registry-1.docker.io", "library/nginx")
     assert registry_and_repository("team/app") == ("registry-1.docker.io", "team/app")
+
+
+def test_refusal_hints_say_who_and_what():
+    assert refusal_hint(401, None, "repository:team-a/app:pull") == (
+        ": anonymous access is not enough (repository:team-a/app:pull); give registry_username and registry_password"
+    )
+    assert refusal_hint(401, "ci", None) == ": the registry did not accept ci's token"
+    assert refusal_hint(403, "alice", "repository:team-b/app:pull") == (
+        ": alice is not allowed this (repository:team-b/app:pull) by the registry's rules"
+    )
+    assert refusal_hint(404, "alice", "repository:x:pull") == ""
