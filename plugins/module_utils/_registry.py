@@ -60,7 +60,7 @@ def refusal_hint(status, username, scope):
     if status == 401 and username is None:
         return ": anonymous access is not enough%s; give registry_username and registry_password" % wanted
     if status == 401:
-        return ": the registry did not accept %s's token%s" % (username, wanted)
+        return ": the registry did not accept the credentials of %s%s" % (username, wanted)
     if status == 403:
         return ": %s is not allowed this%s by the registry's rules" % (username or "anonymous", wanted)
     return ""

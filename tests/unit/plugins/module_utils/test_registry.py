@@ -50,7 +50,7 @@ def test_refusal_hints_say_who_and_what():
     assert refusal_hint(401, None, "repository:team-a/app:pull") == (
         ": anonymous access is not enough (repository:team-a/app:pull); give registry_username and registry_password"
     )
-    assert refusal_hint(401, "ci", None) == ": the registry did not accept ci's token"
+    assert refusal_hint(401, "ci", None) == ": the registry did not accept the credentials of ci"
     assert refusal_hint(403, "alice", "repository:team-b/app:pull") == (
         ": alice is not allowed this (repository:team-b/app:pull) by the registry's rules"
     )
