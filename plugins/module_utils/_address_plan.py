@@ -159,7 +159,8 @@ def check_physical(plan, subnet, gateway, host_addresses):
 def macvlan_differences(inspect, wanted):
     """What an existing Docker network (`docker network inspect` output, one network) has other than wanted.
 
-    wanted: {driver, subnet, gateway, ip_range, parent}. Returns "key X (wanted Y)" sentences.
+    wanted: {driver, subnet, gateway, ip_range, parent}, or some of them: only those are compared.
+    Returns "key X (wanted Y)" sentences.
     """
     config = ((inspect.get("IPAM") or {}).get("Config") or [{}])[0]
     have = {
@@ -172,7 +173,7 @@ def macvlan_differences(inspect, wanted):
     return [
         "%s %s (wanted %s)" % (key.replace("_", "-"), have[key] or "none", wanted[key])
         for key in ("driver", "subnet", "gateway", "ip_range", "parent")
-        if (have[key] or "") != (wanted.get(key) or "")
+        if key in wanted and (have[key] or "") != (wanted[key] or "")
     ]
 
 

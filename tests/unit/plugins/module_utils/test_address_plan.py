@@ -228,3 +228,15 @@ def test_macvlan_differences():
         "ip-range none (wanted 192.0.2.192/28)",
         "parent none (wanted eth0)",
     ]
+
+
+def test_macvlan_differences_compare_only_the_keys_wanted():
+    """A removal checks the network without a plan: the ip-range is not compared."""
+    other_range = {
+        "Driver": "macvlan",
+        "IPAM": {"Config": [{"Subnet": "192.0.2.0/24", "Gateway": "192.0.2.1", "IPRange": "192.0.2.240/28"}]},
+        "Options": {"parent": "eth0"},
+    }
+    wanted = {"driver": "macvlan", "subnet": "192.0.2.0/24", "gateway": "192.0.2.1", "parent": "eth0"}
+    assert macvlan_differences(other_range, wanted) == []
+    assert macvlan_differences(other_range, {**wanted, "parent": "eth1"}) == ["parent eth0 (wanted eth1)"]
