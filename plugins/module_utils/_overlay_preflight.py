@@ -168,13 +168,17 @@ def port_filter(port, family):
     ]
 
 
+def address_family(address):
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
 def open_raw_listener(address, port):
     """A raw socket that gets a copy of every probe or answer to UDP `port` that passed this host's firewall (INPUT).
 
     The kernel hands raw sockets their copy after the INPUT hooks and before the UDP socket lookup, so this
     hears a port that a VXLAN device holds. Needs CAP_NET_RAW. Returns (socket, None) or (None, error).
     """
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    family = address_family(address)
     try:
         sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_UDP)
     except OSError as exc:
@@ -211,7 +215,7 @@ def raw_udp_datagram(data, family, local_address, port):
 
 def open_socket(address, port):
     """A UDP socket bound to (address, port), or (None, errno name)."""
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    family = address_family(address)
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.bind((address, port))

@@ -75,6 +75,7 @@ class RegistryClient:
     def __init__(self, registry, username=None, password=None, ca_cert=None, timeout=30, insecure=False):
         self.registry = registry
         self.base = "%s://%s" % ("http" if insecure else "https", registry)
+        self.username = username or None  # None: anonymous
         self.auth = (username, password) if username else None
         self.verify = ca_cert or registry_ca(registry)
         self.timeout = timeout
@@ -105,7 +106,7 @@ class RegistryClient:
                     path,
                     response.status_code,
                     response.text[:200].strip(),
-                    refusal_hint(response.status_code, self.auth[0] if self.auth else None, scope),
+                    refusal_hint(response.status_code, self.username, scope),
                 )
             )
         return response
@@ -129,7 +130,7 @@ class RegistryClient:
         except (requests.RequestException, KeyError) as exc:
             raise RegistryError("token request to %s failed: %s" % (params.get("realm"), exc)) from None
         if response.status_code != 200:
-            who = "for %s" % self.auth[0] if self.auth else "anonymous"
+            who = "for %s" % self.username if self.username else "anonymous"
             raise RegistryError(
                 "token request to %s (%s): HTTP %d%s"
                 % (
